@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""Session authentication whose sessions live in `.db_UserSession.json`."""
+from api.v1.auth.session_exp_auth import SessionExpAuth
+from api.v1.auth.stores.base import SessionStore
+from api.v1.auth.stores.file import FileSessionStore
+
+
+class SessionDBAuth(SessionExpAuth):
+    """Expiring sessions stored as `UserSession` records (spec §6.4).
+
+    The file is the authority: sessions survive a restart (A5) and are
+    shared by every process of the same working directory. The expiry
+    rule is the one of `SessionExpAuth` (A6).
+    """
+
+    def default_store(self) -> SessionStore:
+        """Return the file-backed store of `UserSession` records."""
+        return FileSessionStore()
+
+    def create_session(self, user_id: str = None) -> str:
+        """Store a new `UserSession` for `user_id`; return its session id.
+
+        Writes `.db_UserSession.json`. Returns None if `user_id` is None or
+        not a str.
+        """
+        return super().create_session(user_id)
+
+    def user_id_for_session_id(self, session_id: str = None) -> str:
+        """Return the user id of the stored, unexpired session, or None."""
+        return super().user_id_for_session_id(session_id)
+
+    def destroy_session(self, request=None) -> bool:
+        """Delete the `UserSession` named by the request's cookie.
+
+        Returns True if a record was removed; False for no request, no
+        cookie, or an unknown or expired session id.
+        """
+        return super().destroy_session(request)

@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Users views: list, read, create, update and delete users."""
+from typing import Optional, Tuple
+
+from flask import abort, jsonify, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from api.v1.views import app_views
+from models.user import User
+
+WRONG_FORMAT = {"error": "Wrong format"}
+NAME_FIELDS = ("first_name", "last_name")
+
+
+def _json_object() -> Optional[dict]:
+    """Return the request's JSON body if it is an object, else None.
+
+    A non-JSON content type (415 since Flask 2.1, A29) or malformed JSON
+    gives None; a body over `MAX_CONTENT_LENGTH` keeps its 413.
+    """
+    try:
+        body = request.get_json()
+    except RequestEntityTooLarge:
+        raise
+    except HTTPException:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _names_are_valid(body: dict) -> bool:
+    """Return True if the name fields of `body` are absent, null or str."""
+    return all(body.get(field) is None or isinstance(body.get(field), str)
+               for field in NAME_FIELDS)
+
+
+@app_views.route('/users', methods=['GET'], strict_slashes=False)
+def view_all_users() -> str:
+    """GET /api/v1/users: return the list of every user as JSON."""
+    all_users = [user.to_json() for user in User.all()]
+    return jsonify(all_users)
+
+
+@app_views.route('/users/<user_id>', methods=['GET'], strict_slashes=False)
+def view_one_user(user_id: str = None) -> str:
+    """GET /api/v1/users/:id: return one user as JSON.
+
+    `me` names the authenticated user; 404 when there is none (A4) or
+    when no user has this id.
+    """
+    if user_id is None:
+        abort(404)
+    if user_id == "me":
+        current = getattr(request, "current_user", None)
+        if current is None:
+            abort(404)
+        return jsonify(current.to_json())
+    user = User.get(user_id)
+    if user is None:
+        abort(404)
+    return jsonify(user.to_json())
+
+
+@app_views.route('/users/<user_id>', methods=['DELETE'], strict_slashes=False)
+def delete_user(user_id: str = None) -> Tuple[str, int]:
+    """DELETE /api/v1/users/:id: delete the user and end its sessions.
+
+    Returns 200 `{}`, or 404 when no user has this id.
+    """
+    if user_id is None:
+        abort(404)
+    user = User.get(user_id)
+    if user is None:
+        abort(404)
+    user.remove()
+    return jsonify({}), 200
+
+
+@app_views.route('/users', methods=['POST'], strict_slashes=False)
+def create_user() -> Tuple[str, int]:
+    """POST /api/v1/users: create a user from a JSON object.
+
+    Fields: `email` and `password` (required strings), `first_name` and
+    `last_name` (optional strings). Returns 201 with the user, or 400 with
+    `Wrong format`, `email missing`, `password missing` or
+    `Can't create User: <reason>` (spec §3).
+    """
+    rj = _json_object()
+    if rj is None:
+        return jsonify(WRONG_FORMAT), 400
+    email = rj.get("email")
+    if email is None or email == "":
+        return jsonify({"error": "email missing"}), 400
+    password = rj.get("password")
+    if password is None or password == "":
+        return jsonify({"error": "password missing"}), 400
+    error = None
+    if not isinstance(email, str) or not isinstance(password, str):
+        error = "email and password must be strings"
+    elif not _names_are_valid(rj):
+        error = "first_name and last_name must be strings"
+    if error is None:
+        try:
+            with User.locked():
+                if User.search({"email": email}):
+                    error = "email already registered"
+                else:
+                    user = User()
+                    user.email = email
+                    user.password = password
+                    user.first_name = rj.get("first_name")
+                    user.last_name = rj.get("last_name")
+                    user.save()
+                    return jsonify(user.to_json()), 201
+        except OSError as exc:
+            error = "{}".format(exc)
+    return jsonify({"error": "Can't create User: {}".format(error)}), 400
+
+
+@app_views.route('/users/<user_id>', methods=['PUT'], strict_slashes=False)
+def update_user(user_id: str = None) -> Tuple[str, int]:
+    """PUT /api/v1/users/:id: change `first_name` and `last_name`.
+
+    Fields that are absent or null are kept. Returns 200 with the user,
+    404 when no user has this id, 400 `Wrong format` when the body is not
+    a JSON object or a name is not a string.
+    """
+    if user_id is None:
+        abort(404)
+    user = User.get(user_id)
+    if user is None:
+        abort(404)
+    rj = _json_object()
+    if rj is None or not _names_are_valid(rj):
+        return jsonify(WRONG_FORMAT), 400
+    for field in NAME_FIELDS:
+        if rj.get(field) is not None:
+            setattr(user, field, rj.get(field))
+    user.save()
+    return jsonify(user.to_json()), 200

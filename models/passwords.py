@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Password hashing for `User`: argon2id for new hashes, legacy SHA-256 read.
+
+New passwords are hashed with argon2id at OWASP's first recommended setting
+(m=19 MiB, t=2, p=1; OWASP Password Storage Cheat Sheet). A hash written by
+the shipped model (64 lowercase hex characters: unsalted SHA-256 of the
+UTF-8 password) still verifies, and `needs_rehash` tells the caller to
+replace it (spec A17). The two formats cannot be confused: argon2 hashes
+start with `$argon2`.
+"""
+import hashlib
+import hmac
+import re
+from typing import Optional
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+TIME_COST = 2
+MEMORY_COST_KIB = 19 * 1024
+PARALLELISM = 1
+
+HASHER = PasswordHasher(time_cost=TIME_COST, memory_cost=MEMORY_COST_KIB,
+                        parallelism=PARALLELISM)
+_LEGACY_HASH = re.compile(r"[0-9a-f]{64}")
+_dummy_hash: Optional[str] = None
+
+
+def hash_password(password: str) -> str:
+    """Return a salted argon2id hash of `password` (a `str`).
+
+    The result is a PHC string such as `$argon2id$v=19$m=19456,t=2,p=1$...`.
+    """
+    return HASHER.hash(password)
+
+
+def is_legacy_hash(stored: str) -> bool:
+    """Return True if `stored` is an unsalted SHA-256 hex digest."""
+    return _LEGACY_HASH.fullmatch(stored) is not None
+
+
+def verify_password(stored: str, password: str) -> bool:
+    """Return True when `password` matches the hash `stored`.
+
+    Both formats compare in constant time (argon2's own check, and
+    `hmac.compare_digest` for the legacy digest). A malformed `stored`
+    value gives False, never an exception.
+    """
+    if is_legacy_hash(stored):
+        digest = hashlib.sha256(password.encode("utf-8")).hexdigest()
+        return hmac.compare_digest(digest, stored)
+    try:
+        return HASHER.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(stored: str) -> bool:
+    """Return True if `stored` is legacy or weaker than the current setting."""
+    if is_legacy_hash(stored):
+        return True
+    try:
+        return HASHER.check_needs_rehash(stored)
+    except InvalidHashError:
+        return True
+
+
+def spend_verification(password: str) -> None:
+    """Spend the time of one verification, for a principal that is unknown.
+
+    Called when no user has the given email, so that answering "unknown"
+    takes as long as a wrong password and timing does not reveal which
+    accounts exist (OWASP Authentication Cheat Sheet).
+    """
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = hash_password("dummy password for timing")
+    verify_password(_dummy_hash, password)
