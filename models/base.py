@@ -330,7 +330,8 @@ class Base():
         if pool is None:
             pool = list(table.objects.values())
 
-        def _search(obj):
+        def _search(obj: Base) -> bool:
+            """Return True if `obj` has every asked attribute value."""
             if len(attributes) == 0:
                 return True
             for k, v in attributes.items():

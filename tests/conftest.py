@@ -1,0 +1,191 @@
+"""Shared fixtures: working folder, factory apps, clock and servers."""
+import base64
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Dict, Iterator, Optional
+
+import pytest
+import requests
+
+from api.v1.app import create_app
+from api.v1.auth.session_auth import SessionAuth
+from api.v1.config import Settings
+from models import base, clock
+from models.user import User
+
+REPO = Path(__file__).resolve().parent.parent
+SESSION_TYPES = ["session_auth", "session_exp_auth", "session_db_auth"]
+ALL_TYPES = [None, "auth", "basic_auth"] + SESSION_TYPES
+
+
+def reset_state() -> None:
+    """Forget every object and session held in memory by this process."""
+    base.DATA.clear()
+    base._TABLES.clear()
+    SessionAuth.user_id_by_session_id.clear()
+    SessionAuth._session_ids_by_user.clear()
+
+
+@pytest.fixture(autouse=True)
+def workdir(tmp_path, monkeypatch) -> Path:
+    """Run each test in its own folder, so `.db_*.json` files land there."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("AUTH_TYPE", "SESSION_NAME", "SESSION_DURATION",
+                 "SESSION_IDLE_TIMEOUT", "SESSION_COOKIE_SECURE"):
+        monkeypatch.delenv(name, raising=False)
+    reset_state()
+    yield tmp_path
+    reset_state()
+
+
+class Clock:
+    """A clock the tests move by hand instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, 12, 0, 0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch) -> Clock:
+    """Replace the project's one clock with a hand-moved one."""
+    fake = Clock()
+    monkeypatch.setattr(clock, "utcnow", fake)
+    return fake
+
+
+@pytest.fixture
+def make_app():
+    """Return a builder of isolated apps: `make_app(auth_type, **settings)`."""
+    def build(auth_type: Optional[str] = None, **values):
+        app = create_app(Settings(auth_type=auth_type, **values))
+        app.config["TESTING"] = False
+        return app
+    return build
+
+
+def create_user(email: str = "bob@hbtn.io", password: str = "H0lberton!",
+                **names) -> User:
+    """Create and save a user with a clear-text password."""
+    user = User(**names)
+    user.email = email
+    user.password = password
+    user.save()
+    return user
+
+
+def basic_header(email: str, password: str) -> Dict[str, str]:
+    """Return an Authorization header with these Basic credentials."""
+    token = base64.b64encode(
+        "{}:{}".format(email, password).encode()).decode()
+    return {"Authorization": "Basic " + token}
+
+
+def login(client, email: str = "bob@hbtn.io",
+          password: str = "H0lberton!"):
+    """Log in through the API; return the response."""
+    return client.post("/api/v1/auth_session/login",
+                       data={"email": email, "password": password})
+
+
+def session_id_of(response, name: str = "_my_session_id") -> str:
+    """Return the session id a login response sets in its cookie."""
+    for header in response.headers.getlist("Set-Cookie"):
+        if header.startswith(name + "="):
+            return header.split(";", 1)[0].split("=", 1)[1]
+    raise AssertionError("no {} cookie in {}".format(name, response.headers))
+
+
+def free_port() -> int:
+    """Return a TCP port of 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_script(script: str, cwd: Path, env: Optional[dict] = None,
+               timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run a repository script with Python in `cwd`; return the result."""
+    return subprocess.run([sys.executable, str(REPO / script)], cwd=cwd,
+                          env=server_env(env), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def server_env(extra: Optional[dict] = None) -> dict:
+    """Return a child environment that can import the repository."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("AUTH_TYPE", "SESSION_NAME", "SESSION_DURATION")}
+    env["PYTHONPATH"] = str(REPO)
+    env.update(extra or {})
+    return env
+
+
+class Server:
+    """A running server process: its base URL and its output file."""
+
+    def __init__(self, url: str, log: Path) -> None:
+        self.url = url
+        self.log = log
+
+    def output(self) -> str:
+        """Return what the process has printed so far."""
+        return self.log.read_text()
+
+
+@contextmanager
+def live_server(argv, cwd: Path, env: Optional[dict] = None,
+                probe: str = "/api/v1/status",
+                timeout: float = 30) -> Iterator[Server]:
+    """Start a server process on 127.0.0.1 and a free port; stop it after.
+
+    Yields a `Server` once `probe` answers. Output goes to a file beside
+    `cwd`. The process is always terminated (by its PID) and waited for.
+    """
+    port = free_port()
+    child_env = server_env(env)
+    child_env.update({"API_HOST": "127.0.0.1", "API_PORT": str(port),
+                      "PYTHONUNBUFFERED": "1"})
+    log = cwd.parent / "{}-server-{}.log".format(cwd.name, port)
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable] + list(argv), cwd=cwd,
+                                env=child_env, stdout=out,
+                                stderr=subprocess.STDOUT)
+    server = Server("http://127.0.0.1:{}".format(port), log)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError("server exited: " + server.output())
+            try:
+                requests.get(server.url + probe, timeout=1)
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise AssertionError("server did not start")
+                time.sleep(0.05)
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def api_server(cwd: Path, **env) -> Iterator[Server]:
+    """Run `python3 -m api.v1.app` in `cwd` with `env`; yield the server."""
+    with live_server(["-m", "api.v1.app"], cwd, env) as server:
+        yield server
