@@ -1,0 +1,136 @@
+"""Routes of the user authentication service through the Flask test client."""
+import pytest
+
+from uas import service_module
+
+
+@pytest.fixture
+def service(workdir, monkeypatch):
+    app_module = service_module("app")
+    fresh = service_module("auth").Auth()
+    monkeypatch.setattr(app_module, "AUTH", fresh)
+    return app_module
+
+
+@pytest.fixture
+def client(service):
+    return service.app.test_client()
+
+
+def register(client, email="bob@me.com", password="mySuperPwd"):
+    return client.post("/users", data={"email": email, "password": password})
+
+
+def login(client, email="bob@me.com", password="mySuperPwd"):
+    return client.post("/sessions", data={"email": email,
+                                          "password": password})
+
+
+def cookie_of(response):
+    header = response.headers["Set-Cookie"]
+    assert header.startswith("session_id=") and "Path=/" in header
+    assert "HttpOnly" in header
+    return header.split(";")[0].split("=", 1)[1]
+
+
+def test_index(client):
+    response = client.get("/")
+    assert (response.status_code, response.get_json()) == (
+        200, {"message": "Bienvenue"})
+
+
+def test_register(client):
+    response = register(client)
+    assert (response.status_code, response.get_json()) == (
+        200, {"email": "bob@me.com", "message": "user created"})
+    response = register(client)
+    assert (response.status_code, response.get_json()) == (
+        400, {"message": "email already registered"})
+
+
+@pytest.mark.parametrize("data", [{}, {"email": "a@b.c"}, {"password": "x"},
+                                  {"email": "", "password": "x"},
+                                  {"email": "a@b.c", "password": ""}])
+def test_register_missing_fields(client, data):
+    response = client.post("/users", data=data)
+    assert (response.status_code, response.get_json()) == (
+        400, {"message": "email and password required"})
+
+
+def test_register_password_length(client):
+    response = register(client, password="é" * 37)          # 74 bytes
+    assert (response.status_code, response.get_json()) == (
+        400, {"message": "password too long"})
+    assert register(client, password="x" * 72).status_code == 200
+
+
+def test_login_profile_logout(client, service):
+    register(client)
+    assert login(client, password="wrong").status_code == 401
+    assert client.post("/sessions", data={"email": "bob@me.com"}) \
+        .status_code == 401
+    assert login(client, email="nobody@me.com").status_code == 401
+    assert client.get("/profile").status_code == 403
+    response = login(client)
+    assert (response.status_code, response.get_json()) == (
+        200, {"email": "bob@me.com", "message": "logged in"})
+    session_id = cookie_of(response)
+    assert client.get("/profile").get_json() == {"email": "bob@me.com"}
+    response = client.delete("/sessions")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+    client.set_cookie("session_id", session_id)
+    assert client.get("/profile").status_code == 403
+    assert client.delete("/sessions").status_code == 403
+
+
+def test_new_login_replaces_the_session(client):
+    register(client)
+    first = cookie_of(login(client))
+    cookie_of(login(client))
+    client.set_cookie("session_id", first)
+    assert client.get("/profile").status_code == 403
+
+
+@pytest.mark.parametrize("cookie", ["", "nope"])
+def test_bad_cookies_are_403(client, cookie):
+    register(client)
+    client.set_cookie("session_id", cookie)
+    assert client.get("/profile").status_code == 403
+    assert client.delete("/sessions").status_code == 403
+
+
+def test_reset_password_flow(client):
+    register(client)
+    assert client.post("/reset_password").status_code == 403
+    assert client.post("/reset_password",
+                       data={"email": "x@me.com"}).status_code == 403
+    response = client.post("/reset_password", data={"email": "bob@me.com"})
+    payload = response.get_json()
+    assert response.status_code == 200 and payload["email"] == "bob@me.com"
+    old_token = payload["reset_token"]
+    token = client.post("/reset_password", data={
+        "email": "bob@me.com"}).get_json()["reset_token"]
+
+    def put(**data):
+        return client.put("/reset_password", data=data)
+    good = {"email": "bob@me.com", "reset_token": token,
+            "new_password": "n3w"}
+    assert put(**dict(good, reset_token=old_token)).status_code == 403
+    assert put(**dict(good, reset_token="")).status_code == 403
+    assert put(email="bob@me.com", new_password="n3w").status_code == 403
+    assert put(**dict(good, email="other@me.com")).status_code == 403
+    assert put(reset_token=token, new_password="n3w").status_code == 403
+    response = put(**dict(good, new_password="x" * 73))
+    assert (response.status_code, response.get_json()) == (
+        400, {"message": "password too long"})
+    response = put(**dict(good, new_password=""))
+    assert (response.status_code, response.get_json()) == (
+        400, {"message": "new_password required"})
+    assert login(client).status_code == 200             # nothing changed
+    response = put(**good)
+    assert (response.status_code, response.get_json()) == (
+        200, {"email": "bob@me.com", "message": "Password updated"})
+    assert login(client).status_code == 401
+    assert login(client, password="n3w").status_code == 200
+    assert put(**good).status_code == 403

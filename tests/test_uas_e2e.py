@@ -1,0 +1,59 @@
+"""The user authentication service as a real server process."""
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from conftest import live_server, server_env
+from uas import SERVICE
+
+
+def start(workdir):
+    return live_server([str(SERVICE / "app.py")], workdir, probe="/")
+
+
+def test_main_py_is_silent_and_passes(workdir):
+    with start(workdir) as server:
+        port = server.url.rsplit(":", 1)[1]
+        result = subprocess.run(
+            [sys.executable, str(SERVICE / "main.py")], cwd=workdir,
+            env=server_env({"API_HOST": "127.0.0.1", "API_PORT": port}),
+            capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert (workdir / "a.db").exists()
+
+
+def test_concurrent_logins_and_profile_reads(workdir):
+    with start(workdir) as server:
+        url = server.url
+        users = ["user{}@me.com".format(i) for i in range(12)]
+        for email in users:
+            assert requests.post(url + "/users", data={
+                "email": email, "password": "pwd"}).status_code == 200
+
+        def session(email):
+            statuses = []
+            for _ in range(4):
+                response = requests.post(url + "/sessions", data={
+                    "email": email, "password": "pwd"})
+                statuses.append(response.status_code)
+                cookie = {"session_id": response.cookies.get("session_id")}
+                for _ in range(5):
+                    profile = requests.get(url + "/profile", cookies=cookie)
+                    statuses.append(profile.status_code)
+                    if profile.status_code == 200:
+                        assert profile.json() == {"email": email}
+                statuses.append(requests.get(
+                    url + "/profile",
+                    cookies={"session_id": "nope"}).status_code)
+            return statuses
+
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            results = list(pool.map(session, users))
+    statuses = [code for result in results for code in result]
+    assert len(statuses) == 12 * 4 * 7
+    assert 500 not in statuses
+    assert statuses.count(403) == 12 * 4          # only the "nope" cookies
+    assert statuses.count(200) == 12 * 4 * 6
+    assert "Traceback" not in server.output()

@@ -1,0 +1,151 @@
+"""Unit tests of the service's User, DB and Auth, as scripts use them."""
+import subprocess
+import sys
+
+import bcrypt
+import pytest
+from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy.orm.exc import NoResultFound
+
+from uas import SERVICE, service_module
+
+
+@pytest.fixture
+def db(workdir):
+    return service_module("db").DB()
+
+
+@pytest.fixture
+def auth(workdir):
+    return service_module("auth").Auth()
+
+
+def test_user_table_printout(workdir):
+    script = ("from user import User\nprint(User.__tablename__)\n"
+              "for column in User.__table__.columns:\n"
+              "    print('{}: {}'.format(column, column.type))\n")
+    result = subprocess.run([sys.executable, "-W", "error", "-c", script],
+                            cwd=SERVICE, capture_output=True, text=True)
+    assert result.stdout.splitlines() == [
+        "users", "users.id: INTEGER", "users.email: VARCHAR(250)",
+        "users.hashed_password: VARCHAR(250)",
+        "users.session_id: VARCHAR(250)", "users.reset_token: VARCHAR(250)"]
+    user = service_module("user").User
+    assert not user.__table__.columns["email"].nullable
+    assert not user.__table__.columns["hashed_password"].nullable
+    assert user.__table__.columns["session_id"].nullable
+
+
+def test_db_lands_in_the_working_directory(db, workdir):
+    db.add_user("a@b.c", "x")
+    assert (workdir / "a.db").exists()
+
+
+def test_add_user_ids(db):
+    assert db.add_user("test@test.com", "SuperHashedPwd").id == 1
+    assert db.add_user("test1@test.com", "SuperHashedPwd1").id == 2
+
+
+def test_find_user_by(db):
+    user = db.add_user("test@test.com", "PwdHashed")
+    assert db.find_user_by(email="test@test.com").id == user.id
+    assert db.find_user_by(id=user.id, email="test@test.com").id == 1
+    with pytest.raises(NoResultFound):
+        db.find_user_by(email="test2@test.com")
+    with pytest.raises(InvalidRequestError) as info:
+        db.find_user_by(no_email="test@test.com")
+    assert not isinstance(info.value, NoResultFound)
+
+
+def test_find_user_by_first_row_and_null(db):
+    db.add_user("a@b.c", "x")
+    db.add_user("b@b.c", "y")
+    assert db.find_user_by(session_id=None).id == 1     # .first(), no error
+
+
+def test_update_user(db):
+    user = db.add_user("test@test.com", "PwdHashed")
+    db.update_user(user.id, hashed_password="NewPwd")
+    assert db.find_user_by(id=user.id).hashed_password == "NewPwd"
+    with pytest.raises(ValueError):
+        db.update_user(user.id, session_id="s", metadata="x")
+    assert db.find_user_by(id=user.id).session_id is None   # nothing changed
+    with pytest.raises(ValueError):
+        db.update_user(user.id, __table__="x")
+
+
+def test_every_db_starts_empty(db, workdir):
+    db.add_user("a@b.c", "x")
+    fresh = service_module("db").DB()
+    with pytest.raises(NoResultFound):
+        fresh.find_user_by(email="a@b.c")
+
+
+def test_hash_password_and_uuid():
+    auth_module = service_module("auth")
+    hashed = auth_module._hash_password("Hello Holberton")
+    assert isinstance(hashed, bytes) and hashed.startswith(b"$2b$12$")
+    assert hashed != auth_module._hash_password("Hello Holberton")
+    assert bcrypt.checkpw(b"Hello Holberton", hashed)
+    ids = {auth_module._generate_uuid() for _ in range(3)}
+    assert len(ids) == 3 and all(len(i) == 36 for i in ids)
+
+
+def test_register_user(auth):
+    user = auth.register_user("me@me.com", "mySecuredPwd")
+    assert user.email == "me@me.com"
+    with pytest.raises(ValueError) as info:
+        auth.register_user("me@me.com", "mySecuredPwd")
+    assert str(info.value) == "User me@me.com already exists"
+
+
+def test_valid_login(auth):
+    auth.register_user("bob@bob.com", "MyPwdOfBob")
+    assert auth.valid_login("bob@bob.com", "MyPwdOfBob") is True
+    assert auth.valid_login("bob@bob.com", "WrongPwd") is False
+    assert auth.valid_login("unknown@email", "MyPwdOfBob") is False
+    assert auth.valid_login(None, "x") is False
+    assert auth.valid_login("bob@bob.com", None) is False
+    assert auth.valid_login("bob@bob.com", "x" * 100) is False
+
+
+def test_sessions(auth):
+    auth.register_user("bob@bob.com", "pwd")
+    first = auth.create_session("bob@bob.com")
+    assert len(first) == 36
+    assert auth.create_session("unknown@email.com") is None
+    second = auth.create_session("bob@bob.com")
+    assert auth.get_user_from_session_id(first) is None      # replaced
+    user = auth.get_user_from_session_id(second)
+    assert user.email == "bob@bob.com"
+    assert auth.get_user_from_session_id(None) is None
+    assert auth.get_user_from_session_id("") is None
+    auth.destroy_session(user.id)
+    assert auth.get_user_from_session_id(second) is None
+    assert auth.get_user_from_session_id(None) is None       # A7
+    assert auth.destroy_session(999) is None
+
+
+def test_reset_password(auth):
+    auth.register_user("bob@bob.com", "old")
+    with pytest.raises(ValueError):
+        auth.get_reset_password_token("nobody@bob.com")
+    token = auth.get_reset_password_token("bob@bob.com")
+    assert auth.get_email_from_reset_token(token) == "bob@bob.com"
+    for bad in (None, "", "unknown"):
+        with pytest.raises(ValueError):
+            auth.update_password(bad, "new")
+    assert auth.valid_login("bob@bob.com", "old")
+    auth.update_password(token, "new")
+    assert auth.valid_login("bob@bob.com", "new")
+    assert not auth.valid_login("bob@bob.com", "old")
+    with pytest.raises(ValueError):
+        auth.update_password(token, "again")                # single use
+    assert auth.get_email_from_reset_token(token) is None
+
+
+def test_null_token_never_resets_someone(auth):
+    auth.register_user("first@bob.com", "pwd")
+    with pytest.raises(ValueError):
+        auth.update_password(None, "hacked")
+    assert auth.valid_login("first@bob.com", "pwd")

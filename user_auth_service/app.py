@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""The user authentication service: a Flask app over `Auth`.
+
+Run `python3 app.py`; it serves on `API_HOST`:`API_PORT` (default
+0.0.0.0:5000), without debug mode or reloader. Request bodies are form
+fields; the session travels in the cookie `session_id`.
+"""
+import os
+from typing import Tuple
+
+from flask import Flask, Response, abort, jsonify, redirect, request
+
+from auth import MAX_PASSWORD_BYTES, Auth
+
+SESSION_COOKIE = "session_id"
+
+app = Flask(__name__)
+AUTH = Auth()
+
+
+def _too_long(password: str) -> bool:
+    """Return True if `password` exceeds bcrypt's 72 bytes in UTF-8."""
+    return len(password.encode("utf-8")) > MAX_PASSWORD_BYTES
+
+
+@app.route("/", methods=["GET"])
+def index() -> Response:
+    """GET /: return `{"message": "Bienvenue"}`."""
+    return jsonify({"message": "Bienvenue"})
+
+
+@app.route("/users", methods=["POST"])
+def users() -> Tuple[Response, int]:
+    """POST /users: register form fields `email` and `password`.
+
+    Returns 200 `user created`, or 400 with `email and password required`,
+    `password too long` or `email already registered`.
+    """
+    email = request.form.get("email")
+    password = request.form.get("password")
+    if not email or not password:
+        return jsonify({"message": "email and password required"}), 400
+    if _too_long(password):
+        return jsonify({"message": "password too long"}), 400
+    try:
+        user = AUTH.register_user(email, password)
+    except ValueError:
+        return jsonify({"message": "email already registered"}), 400
+    return jsonify({"email": user.email, "message": "user created"}), 200
+
+
+@app.route("/sessions", methods=["POST"])
+def login() -> Response:
+    """POST /sessions: log in with form fields `email` and `password`.
+
+    Returns 200 `logged in` and sets the `session_id` cookie (HttpOnly,
+    SameSite=Lax); 401 for missing fields or wrong credentials.
+    """
+    email = request.form.get("email")
+    password = request.form.get("password")
+    if not email or not password or not AUTH.valid_login(email, password):
+        abort(401)
+    session_id = AUTH.create_session(email)
+    response = jsonify({"email": email, "message": "logged in"})
+    response.set_cookie(SESSION_COOKIE, session_id, path="/",
+                        httponly=True, samesite="Lax")
+    return response
+
+
+@app.route("/sessions", methods=["DELETE"])
+def logout() -> Response:
+    """DELETE /sessions: end the session of the cookie, redirect to `/`.
+
+    Returns 302 to `/`; 403 when the cookie is missing, empty or stale.
+    """
+    user = AUTH.get_user_from_session_id(request.cookies.get(SESSION_COOKIE))
+    if user is None:
+        abort(403)
+    AUTH.destroy_session(user.id)
+    return redirect("/")
+
+
+@app.route("/profile", methods=["GET"])
+def profile() -> Response:
+    """GET /profile: return `{"email": ...}` of the session's user, or 403."""
+    user = AUTH.get_user_from_session_id(request.cookies.get(SESSION_COOKIE))
+    if user is None:
+        abort(403)
+    return jsonify({"email": user.email})
+
+
+@app.route("/reset_password", methods=["POST"])
+def get_reset_password_token() -> Response:
+    """POST /reset_password: make a reset token for form field `email`.
+
+    Returns 200 `{"email", "reset_token"}`; 403 for a missing or unknown
+    email.
+    """
+    email = request.form.get("email")
+    if not email:
+        abort(403)
+    try:
+        reset_token = AUTH.get_reset_password_token(email)
+    except ValueError:
+        abort(403)
+    return jsonify({"email": email, "reset_token": reset_token})
+
+
+@app.route("/reset_password", methods=["PUT"])
+def update_password() -> Tuple[Response, int]:
+    """PUT /reset_password: set a new password with a reset token.
+
+    Form fields `email`, `reset_token` and `new_password`. Returns 200
+    `Password updated`; 403 when the token is missing or unknown or the
+    email is not its user's; 400 `new_password required` or `password too
+    long`. Nothing changes on an error (contract §4, A10, A11).
+    """
+    email = request.form.get("email")
+    reset_token = request.form.get("reset_token")
+    new_password = request.form.get("new_password")
+    owner = AUTH.get_email_from_reset_token(reset_token)
+    if owner is None or not email or email != owner:
+        abort(403)
+    if not new_password:
+        return jsonify({"message": "new_password required"}), 400
+    if _too_long(new_password):
+        return jsonify({"message": "password too long"}), 400
+    try:
+        AUTH.update_password(reset_token, new_password)
+    except ValueError:
+        abort(403)
+    return jsonify({"email": email, "message": "Password updated"}), 200
+
+
+if __name__ == "__main__":
+    app.run(host=os.getenv("API_HOST", "0.0.0.0"),
+            port=os.getenv("API_PORT", "5000"), debug=False,
+            use_reloader=False)

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""DB module: the SQLite database of the authentication service."""
+import threading
+
+from sqlalchemy import create_engine
+from sqlalchemy.ext.declarative import declarative_base  # noqa: F401
+from sqlalchemy.exc import InvalidRequestError, SQLAlchemyError
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm.exc import NoResultFound
+from sqlalchemy.orm.session import Session
+
+from user import Base, User
+
+
+class DB:
+    """DB class: add, find and update users in `a.db`.
+
+    The database is the file `a.db` in the current working directory, and
+    every `DB()` starts with an empty `users` table. One memoized session
+    serves the process; a lock lets one thread use it at a time, because a
+    SQLAlchemy `Session` must not be shared by concurrent threads.
+    """
+
+    def __init__(self) -> None:
+        """Create the engine, then drop and recreate every table."""
+        self._engine = create_engine("sqlite:///a.db", echo=False)
+        Base.metadata.drop_all(self._engine)
+        Base.metadata.create_all(self._engine)
+        self.__session = None
+        self._lock = threading.RLock()
+
+    @property
+    def _session(self) -> Session:
+        """Memoized session object, built on first use."""
+        if self.__session is None:
+            DBSession = sessionmaker(bind=self._engine,
+                                     expire_on_commit=False)
+            self.__session = DBSession()
+        return self.__session
+
+    def add_user(self, email: str, hashed_password: str) -> User:
+        """Store a new user and return it, with its `id` filled in.
+
+        Raises the SQLAlchemy error of a failed commit (after a rollback).
+        """
+        with self._lock:
+            user = User(email=email, hashed_password=hashed_password)
+            self._session.add(user)
+            self._commit()
+            return user
+
+    def find_user_by(self, **kwargs) -> User:
+        """Return the first user whose columns equal the keyword arguments.
+
+        Raises `NoResultFound` when no user matches, and
+        `InvalidRequestError` for a keyword that is not a column. A value
+        of None matches NULL.
+        """
+        with self._lock:
+            columns = User.__table__.columns.keys()
+            if not kwargs or any(key not in columns for key in kwargs):
+                raise InvalidRequestError(
+                    "find_user_by takes column names: {}".format(
+                        ", ".join(columns)))
+            user = self._session.query(User).filter_by(**kwargs).first()
+            self._session.commit()
+            if user is None:
+                raise NoResultFound("no user matches {}".format(
+                    sorted(kwargs)))
+            return user
+
+    def update_user(self, user_id: int, **kwargs) -> None:
+        """Set the given columns of user `user_id`, then commit.
+
+        Raises `ValueError` for a keyword that is not a column, checked
+        before anything changes, and `NoResultFound` for an unknown id.
+        """
+        with self._lock:
+            columns = User.__table__.columns.keys()
+            for key in kwargs:
+                if key not in columns:
+                    raise ValueError("{} is not a column of users".format(
+                        key))
+            user = self.find_user_by(id=user_id)
+            for key, value in kwargs.items():
+                setattr(user, key, value)
+            self._commit()
+
+    def _commit(self) -> None:
+        """Commit the session, rolling back if the commit fails."""
+        try:
+            self._session.commit()
+        except SQLAlchemyError:
+            self._session.rollback()
+            raise
