@@ -56,6 +56,7 @@ def test_save_load_and_remove():
     user = create_user("a@b.c", "pw")
     stored = read_db()
     assert list(stored) == [user.id]
+    assert os.stat(".db_User.json").st_mode & 0o777 == 0o600
     assert stored[user.id]["email"] == "a@b.c"
     reset_state()
     User.load_from_file()

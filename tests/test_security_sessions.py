@@ -1,0 +1,179 @@
+"""Session security: fixation, revocation, idle timeout, purge, cookies."""
+import json
+
+import pytest
+
+from api.v1.auth.session_auth import SessionAuth
+from api.v1.auth.session_db_auth import SessionDBAuth
+from api.v1.auth.session_exp_auth import SessionExpAuth
+from api.v1.config import Settings
+from models.user import User
+from conftest import SESSION_TYPES, create_user, login, session_id_of
+
+ME = "/api/v1/users/me"
+
+
+def status_with(app, session_id, path=ME):
+    client = app.test_client()
+    client.set_cookie("_my_session_id", session_id)
+    return client.get(path).status_code
+
+
+@pytest.mark.parametrize("auth_type", SESSION_TYPES)
+def test_login_with_a_live_session_ends_it_first(make_app, auth_type):
+    create_user()
+    app = make_app(auth_type)
+    client = app.test_client()
+    planted = session_id_of(login(client))
+    renewed = session_id_of(login(client))       # the client sends `planted`
+    assert renewed != planted
+    assert status_with(app, planted) == 403
+    assert status_with(app, renewed) == 200
+
+
+@pytest.mark.parametrize("auth_type", SESSION_TYPES)
+def test_deleting_a_user_ends_its_sessions(make_app, auth_type):
+    bob = create_user()
+    create_user("ann@hbtn.io", "pw")
+    app = make_app(auth_type)
+    bob_sessions = [session_id_of(login(app.test_client())) for _ in range(2)]
+    ann_session = session_id_of(login(app.test_client(), "ann@hbtn.io", "pw"))
+    auth = app.extensions["session_api.auth"]
+    assert sorted(auth.store.session_ids_of(bob.id)) == sorted(bob_sessions)
+    client = app.test_client()
+    client.set_cookie("_my_session_id", ann_session)
+    assert client.delete("/api/v1/users/" + bob.id).status_code == 200
+    assert auth.store.session_ids_of(bob.id) == []
+    assert auth.user_id_for_session_id(bob_sessions[0]) is None
+    assert status_with(app, ann_session) == 200
+
+
+@pytest.mark.parametrize("auth_type", SESSION_TYPES)
+def test_a_new_password_ends_every_session_of_the_user(make_app, auth_type):
+    bob = create_user()
+    app = make_app(auth_type)
+    session_id = session_id_of(login(app.test_client()))
+    bob.password = "a new password"
+    assert status_with(app, session_id) == 200     # not saved yet
+    bob.save()
+    assert status_with(app, session_id) == 403
+
+
+@pytest.mark.parametrize("auth_type", SESSION_TYPES)
+def test_rehash_on_login_does_not_end_sessions(make_app, auth_type):
+    import hashlib
+    bob = create_user()
+    bob._password = hashlib.sha256(b"legacy").hexdigest()
+    bob.save()
+    app = make_app(auth_type)
+    first = session_id_of(login(app.test_client(), password="legacy"))
+    assert User.get(bob.id).password.startswith("$argon2id$")
+    assert status_with(app, first) == 200
+
+
+@pytest.mark.parametrize("auth_class", [SessionExpAuth, SessionDBAuth])
+def test_idle_timeout(auth_class, frozen_clock):
+    auth = auth_class(Settings(session_duration=3600,
+                               session_idle_timeout=30))
+    session_id = auth.create_session("abcde")
+    for _ in range(5):                       # used every 20 s: stays alive
+        frozen_clock.advance(20)
+        assert auth.user_id_for_session_id(session_id) == "abcde"
+    frozen_clock.advance(31)
+    assert auth.user_id_for_session_id(session_id) is None
+
+
+def test_idle_timeout_off_by_default(frozen_clock):
+    auth = SessionExpAuth(Settings(session_duration=3600))
+    session_id = auth.create_session("abcde")
+    frozen_clock.advance(3000)
+    assert auth.user_id_for_session_id(session_id) == "abcde"
+
+
+def test_idle_timeout_from_the_environment(monkeypatch):
+    monkeypatch.setenv("SESSION_IDLE_TIMEOUT", "45")
+    assert SessionExpAuth().idle_timeout == 45
+
+
+def test_memory_store_purges_expired_sessions(frozen_clock):
+    auth = SessionExpAuth(Settings(session_duration=60))
+    old = [auth.create_session("u{}".format(i)) for i in range(50)]
+    frozen_clock.advance(61)
+    fresh = auth.create_session("new")
+    assert set(SessionAuth.user_id_by_session_id) == {fresh}
+    assert SessionAuth._session_ids_by_user == {"new": {fresh: None}}
+    assert all(auth.user_id_for_session_id(s) is None for s in old)
+
+
+def test_file_store_purges_expired_sessions(frozen_clock):
+    auth = SessionDBAuth(Settings(session_duration=60))
+    for i in range(20):
+        auth.create_session("u{}".format(i))
+    frozen_clock.advance(30)
+    kept = auth.create_session("kept")          # not a minute yet: no purge
+    frozen_clock.advance(31)
+    fresh = auth.create_session("new")
+    with open(".db_UserSession.json") as handle:
+        left = {s["session_id"] for s in json.load(handle).values()}
+    assert left == {kept, fresh}
+
+
+def test_expired_session_is_deleted_on_lookup(frozen_clock):
+    auth = SessionDBAuth(Settings(session_duration=60))
+    session_id = auth.create_session("abcde")
+    frozen_clock.advance(61)
+    assert auth.user_id_for_session_id(session_id) is None
+    with open(".db_UserSession.json") as handle:
+        assert json.load(handle) == {}
+
+
+def test_purge_command(make_app, frozen_clock):
+    app = make_app("session_db_auth", session_duration=60)
+    auth = app.extensions["session_api.auth"]
+    for i in range(3):
+        auth.create_session("u{}".format(i))
+    frozen_clock.advance(61)
+    result = app.test_cli_runner().invoke(args=["purge-sessions"])
+    assert result.exit_code == 0
+    assert "purged 3 expired sessions" in result.output
+    plain = make_app("session_auth").test_cli_runner()
+    assert plain.invoke(args=["purge-sessions"]).exit_code != 0
+
+
+def cookie_header(response):
+    return [h for h in response.headers.getlist("Set-Cookie")
+            if h.startswith("_my_session_id=")][0]
+
+
+def test_cookie_flags_default(make_app):
+    create_user()
+    header = cookie_header(login(make_app("session_auth").test_client()))
+    assert "HttpOnly" in header and "SameSite=Lax" in header
+    assert "Path=/" in header
+    assert "Secure" not in header and "Max-Age" not in header
+
+
+def test_cookie_secure_and_max_age(make_app):
+    create_user()
+    app = make_app("session_exp_auth", session_duration=600,
+                   session_cookie_secure=True)
+    client = app.test_client()
+    header = cookie_header(login(client))
+    assert "Secure" in header and "Max-Age=600" in header
+    response = client.delete("/api/v1/auth_session/logout")
+    cleared = cookie_header(response)
+    assert cleared.startswith("_my_session_id=;") and "Max-Age=0" in cleared
+
+
+def test_secure_flag_from_the_environment(monkeypatch):
+    monkeypatch.setenv("SESSION_COOKIE_SECURE", "1")
+    assert SessionAuth().settings.session_cookie_secure is True
+
+
+@pytest.mark.parametrize("auth_type", [None, "basic_auth"] + SESSION_TYPES)
+def test_no_store_on_credential_responses(make_app, auth_type):
+    create_user()
+    client = make_app(auth_type).test_client()
+    for response in (client.get("/api/v1/users"), login(client),
+                     client.get("/api/v1/status")):
+        assert response.headers["Cache-Control"] == "no-store"
