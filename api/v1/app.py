@@ -7,7 +7,7 @@
 import importlib
 import logging
 import sys
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import click
 from flask import Flask, Response, abort, jsonify, request
@@ -33,6 +33,8 @@ ERROR_BODIES = {
     500: {"error": "Internal server error"},
 }
 
+ErrorHandler = Callable[[Exception], Tuple[Response, int]]
+
 logger = logging.getLogger(__name__)
 
 
@@ -55,7 +57,7 @@ def make_auth(settings: Settings) -> Optional[object]:
     return auth_class(settings=settings)
 
 
-def _error_handler(status: int) -> callable:
+def _error_handler(status: int) -> ErrorHandler:
     """Return an error handler answering `status` with its JSON body."""
     def handler(error: Exception) -> Tuple[Response, int]:
         """Answer with the contract's JSON error body."""
@@ -73,6 +75,9 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     `app.extensions["session_api.auth"]`. Raises `StoreError` when
     `.db_User.json` cannot be read.
     """
+    # Imported here, not at the top: importing the views loads
+    # .db_User.json, and a corrupt file must surface as a StoreError from
+    # this call so that `python3 -m api.v1.app` can stop with one line.
     from api.v1.views import AUTH_EXTENSION, SETTINGS_EXTENSION, app_views
     from api.v1.rate_limit import init_login_limits
 

@@ -23,5 +23,6 @@ def active_auth() -> Optional[object]:
 from api.v1.views.index import *  # noqa: E402,F401,F403
 from api.v1.views.users import *  # noqa: E402,F401,F403
 from api.v1.views.session_auth import *  # noqa: E402,F401,F403
+from models.user import User  # noqa: E402
 
-User.load_from_file()  # noqa: F405
+User.load_from_file()
