@@ -13,7 +13,8 @@ import click
 from flask import Flask, Response, abort, jsonify, request
 from flask_cors import CORS
 
-from api.v1.config import Settings, load_settings
+from api.v1.config import (AUTH_EXTENSION, SETTINGS_EXTENSION, Settings,
+                           load_settings)
 from models.store import StoreError
 
 AUTH_CLASSES = {
@@ -71,14 +72,14 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
 
     Registers the blueprint, CORS for `/api/v1/*`, the JSON error handlers,
     the authentication guard, the login rate limits and the
-    `purge-sessions` command. The auth instance is in
-    `app.extensions["session_api.auth"]`. Raises `StoreError` when
+    `purge-sessions` command. The auth instance (None without auth) is
+    `app.extensions[AUTH_EXTENSION]`. Raises `StoreError` when
     `.db_User.json` cannot be read.
     """
     # Imported here, not at the top: importing the views loads
     # .db_User.json, and a corrupt file must surface as a StoreError from
     # this call so that `python3 -m api.v1.app` can stop with one line.
-    from api.v1.views import AUTH_EXTENSION, SETTINGS_EXTENSION, app_views
+    from api.v1.views import app_views
     from api.v1.rate_limit import init_login_limits
 
     settings = settings if settings is not None else load_settings()
@@ -131,11 +132,11 @@ except StoreError as exc:
     if __name__ != "__main__":
         raise
     sys.exit("error: {}".format(exc))
-auth = app.extensions["session_api.auth"]
+auth = app.extensions[AUTH_EXTENSION]
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s")
-    settings = app.extensions["session_api.settings"]
+    settings = app.extensions[SETTINGS_EXTENSION]
     app.run(host=settings.api_host, port=settings.api_port)

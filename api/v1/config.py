@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
+AUTH_EXTENSION = "session_api.auth"
+SETTINGS_EXTENSION = "session_api.settings"
 DEFAULT_SESSION_NAME = "_my_session_id"
 DEFAULT_MAX_CONTENT_LENGTH = 1024 * 1024
 

@@ -4,8 +4,7 @@ from typing import Optional
 
 from flask import Blueprint, current_app
 
-AUTH_EXTENSION = "session_api.auth"
-SETTINGS_EXTENSION = "session_api.settings"
+from api.v1.config import AUTH_EXTENSION
 
 app_views = Blueprint("app_views", __name__, url_prefix="/api/v1")
 
