@@ -42,11 +42,12 @@ class MemorySessionStore(SessionStore):
             record = self.records.pop(session_id, None)
             if record is None:
                 return False
-            ids = self.by_user.get(record_user_id(record))
+            user_id = record_user_id(record)
+            ids = self.by_user.get(user_id)
             if ids is not None:
                 ids.pop(session_id, None)
                 if not ids:
-                    del self.by_user[record_user_id(record)]
+                    del self.by_user[user_id]
             return True
 
     def session_ids_of(self, user_id: str) -> List[str]:
