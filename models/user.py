@@ -5,7 +5,7 @@ from typing import Set
 from blinker import Namespace
 
 from models import passwords
-from models.base import DATA, Base
+from models.base import Base
 
 _signals = Namespace()
 credentials_changed = _signals.signal("credentials-changed")
@@ -66,7 +66,7 @@ class User(Base):
             return False
         if passwords.needs_rehash(self.password):
             self._password = passwords.hash_password(pwd)
-            if DATA.get(self.__class__.__name__, {}).get(self.id) is self:
+            if type(self).get(self.id) is self:
                 self.save()
         return True
 

@@ -124,12 +124,19 @@ class SessionAuth(Auth):
         Management Cheat Sheet).
         """
         response.set_cookie(self.settings.session_name, session_id,
-                            max_age=self.cookie_max_age(), path="/",
-                            secure=self.settings.session_cookie_secure,
-                            httponly=True, samesite="Lax")
+                            max_age=self.cookie_max_age(),
+                            **self._cookie_flags())
 
     def clear_session_cookie(self, response: Response) -> None:
         """Make the client drop the session cookie (Max-Age=0)."""
-        response.delete_cookie(self.settings.session_name, path="/",
-                               secure=self.settings.session_cookie_secure,
-                               httponly=True, samesite="Lax")
+        response.delete_cookie(self.settings.session_name,
+                               **self._cookie_flags())
+
+    def _cookie_flags(self) -> Dict[str, Any]:
+        """Return the attributes shared by setting and clearing the cookie.
+
+        A cookie is only replaced by one with the same path (RFC 6265
+        §5.3), so both must agree.
+        """
+        return {"path": "/", "secure": self.settings.session_cookie_secure,
+                "httponly": True, "samesite": "Lax"}
