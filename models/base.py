@@ -1,41 +1,89 @@
 #!/usr/bin/env python3
 """Base module: the model class and its store of objects (spec §4.1).
 
-`DATA` maps a class name to a dict of id to object, as in the shipped code.
-Records persist through a `RecordStore` (JSON files `.db_<Class>.json` in
-the working directory by default). Before the first read or write of a
-class in a process, and whenever another process has changed the stored
-records since, the class is (re)loaded from the store (A27), so `count`,
-`get` and `search` never raise `KeyError`, and a save from a fresh process
-adds to the file instead of wiping it. Every save or removal holds the
-store's lock, re-reads changes made by other processes, then writes
-atomically, so no update is lost when several processes share the files.
+`DATA` maps a class name to a dict of id to object, as in the shipped
+code. Records persist through a `RecordStore`: the JSON files
+`.db_<Class>.json` of the working directory by default, or the database
+of `DATABASE_URL`.
+
+With the JSON files, `DATA` holds every stored object. Before the first
+read or write of a class in a process, and whenever another process has
+changed the file since, the class is (re)loaded (A27), so `count`, `get`
+and `search` never raise `KeyError`, and a save from a fresh process adds
+to the file instead of wiping it. With a database, every call asks the
+database and `DATA` holds only objects placed there by hand.
+
+Writes are row-level on every store. Each stored object remembers the
+record it was read as; `save()` inserts a new object, and for a stored one
+changes only the fields that differ, only while the record exists and only
+if those fields still hold what was read. A stale object therefore raises
+`RecordMissingError` or `RecordConflictError` instead of bringing back a
+deleted record or writing an old password over a new one.
 """
+import itertools
+import threading
 import uuid
 from datetime import datetime
 from typing import (ContextManager, Dict, Hashable, Iterable, List, Optional,
-                    Tuple, TypeVar)
+                    Sequence, Tuple, TypeVar)
 
 from models import clock
-from models.store import (CorruptStoreError, JsonFileStore, Record,
-                          RecordStore)
+from models.store import (CorruptStoreError, Delete, Insert, Operation,
+                          Record, RecordStore, Update, make_record_store)
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S"
 DATA = {}
 
 _MISSING = object()
-_store: RecordStore = JsonFileStore()
+_store: Optional[RecordStore] = None
+_store_lock = threading.Lock()
 _TABLES: Dict[str, "_Table"] = {}
+_SWEEP_MIN = 64
 
 
 def set_store(store: RecordStore) -> None:
     """Make `store` the record store of every model class.
 
-    Every class is reloaded from the new store at its next use.
+    Every class is read from the new store at its next use; the previous
+    store is closed.
     """
     global _store
-    _store = store
-    _TABLES.clear()
+    with _store_lock:
+        previous, _store = _store, store
+        _TABLES.clear()
+    if previous is not None and previous is not store:
+        previous.close()
+
+
+def use_database(database_url: Optional[str], pool_size: int = 5) -> None:
+    """Make the record store the one `database_url` names (None: JSON).
+
+    Keeps the current store when it already is that one, so that its
+    cache and connections live on. Raises `ValueError` for an unsupported
+    URL.
+    """
+    current = _store
+    if current is not None \
+            and current.database_url == (database_url or None):
+        return
+    set_store(make_record_store(database_url, pool_size))
+
+
+def get_store() -> RecordStore:
+    """Return the record store, creating it from the settings at first use.
+
+    The default comes from `DATABASE_URL` (read by `api.v1.config`, the
+    one place that reads the environment): unset gives the JSON files.
+    """
+    global _store
+    if _store is None:
+        from api.v1.config import load_settings
+        with _store_lock:
+            if _store is None:
+                settings = load_settings()
+                _store = make_record_store(settings.database_url,
+                                           settings.database_pool_size)
+    return _store
 
 
 def _hashable(value: object) -> bool:
@@ -48,7 +96,7 @@ def _hashable(value: object) -> bool:
 
 
 class _Table:
-    """The objects of one class, with an index per indexed attribute.
+    """The objects of one class read from a cached store, with indexes.
 
     An index maps an attribute value to the ids holding it, in insertion
     order, so a search by that attribute does not scan every object. It
@@ -62,6 +110,7 @@ class _Table:
         self.objects = objects
         self.version = version
         self.indexed = indexed
+        self.sweep_at = 0
         self.index: Dict[str, Dict[Hashable, Dict[str, None]]] = {
             attr: {} for attr in indexed}
         self.keys: Dict[str, tuple] = {}
@@ -91,6 +140,24 @@ class _Table:
             ids = list(self.index[attr].get(value, ()))
             return [self.objects[i] for i in ids if i in self.objects]
         return None
+
+    def sweep(self, size: int) -> List["Base"]:
+        """Return about `size` objects, continuing after the last sweep.
+
+        Successive sweeps go round every object, so a caller can examine a
+        little of the table at each write (an amortised purge).
+        """
+        total = len(self.objects)
+        if total == 0:
+            return []
+        start = self.sweep_at if self.sweep_at < total else 0
+        size = min(total, max(size, _SWEEP_MIN, total // 8))
+        values = self.objects.values()
+        chosen = list(itertools.islice(values, start, start + size))
+        if len(chosen) < size:
+            chosen += list(itertools.islice(values, 0, size - len(chosen)))
+        self.sweep_at = (start + size) % total
+        return chosen
 
     def _add_to_index(self, obj: "Base") -> None:
         """Index `obj` under its current values of the indexed attributes."""
@@ -122,9 +189,12 @@ class Base():
     """Base class of the stored models: id, timestamps and persistence.
 
     Subclasses list in `_indexed` the attributes that searches use most;
-    they are indexed in memory.
+    the JSON store indexes them in memory, a database has indexes on them.
+    The record an object was read or saved as is kept outside its
+    `__dict__` (so `to_json` never shows it) to write only what changed.
     """
 
+    __slots__ = ("__dict__", "__weakref__", "_stored")
     _indexed: Tuple[str, ...] = ()
 
     def __init__(self, *args: list, **kwargs: dict):
@@ -150,6 +220,11 @@ class Base():
             return clock.utcnow()
         if isinstance(value, datetime):
             return value
+        if isinstance(value, str) and len(value) == 19 and value[10] == "T":
+            try:
+                return datetime.fromisoformat(value)
+            except ValueError:
+                pass
         return datetime.strptime(value, TIMESTAMP_FORMAT)
 
     def __eq__(self, other: TypeVar('Base')) -> bool:
@@ -178,94 +253,174 @@ class Base():
         return result
 
     @classmethod
+    def _from_record(cls, record: Record) -> "Base":
+        """Build a stored object from `record`; raise `CorruptStoreError`."""
+        try:
+            obj = cls(**record)
+        except (TypeError, ValueError) as exc:
+            raise CorruptStoreError(
+                "cannot read {}: record {!r}: {}; it was left untouched"
+                .format(get_store().location(cls.__name__),
+                        record.get("id"), exc)) from exc
+        obj._stored = obj.to_json(True)
+        return obj
+
+    @classmethod
     def load_from_file(cls) -> None:
         """Reset the objects of this class, then read them from the store.
 
-        Reads `.db_<ClassName>.json` in the working directory; a missing
-        file gives no objects. Raises `CorruptStoreError` naming the file
-        when it cannot be read; `DATA` and the file are then unchanged.
+        With the JSON default, reads `.db_<ClassName>.json` in the working
+        directory (a missing file gives no objects). With `DATABASE_URL`,
+        creates the schema if the database is empty and resets `DATA` of
+        this class to `{}`. Raises `CorruptStoreError` naming the file
+        when it cannot be read (`DATA` and the file are then unchanged),
+        `StoreUnavailableError` when the database cannot be reached.
         """
-        cls._load(_store.version(cls.__name__))
+        store = get_store()
+        store.prepare()
+        if store.cached:
+            cls._load(store, store.version(cls.__name__))
+        else:
+            DATA[cls.__name__] = {}
 
     @classmethod
-    def _load(cls, version: Optional[Hashable]) -> _Table:
-        """Build the table of this class from the store and publish it."""
+    def _load(cls, store: RecordStore,
+              version: Optional[Hashable]) -> _Table:
+        """Build the table of this class from `store` and publish it."""
         s_class = cls.__name__
-        records = _store.read(s_class)
         objects = {}
-        for obj_id, record in records.items():
-            try:
-                objects[obj_id] = cls(**record)
-            except (TypeError, ValueError) as exc:
-                raise CorruptStoreError(
-                    "cannot read {}: record {!r}: {}; the file was left "
-                    "untouched".format(JsonFileStore.path(s_class),
-                                       obj_id, exc)) from exc
+        for record in store.iterate(s_class):
+            obj = cls._from_record(record)
+            objects[obj.id] = obj
         table = _Table(objects, version, cls._indexed)
         DATA[s_class] = objects
         _TABLES[s_class] = table
         return table
 
     @classmethod
-    def _refresh(cls) -> _Table:
+    def _refresh(cls, store: RecordStore) -> _Table:
         """Return the current table, loading it if it is absent or stale.
 
         Costs one `stat` of the store file when nothing changed.
         """
         s_class = cls.__name__
-        version = _store.version(s_class)
+        version = store.version(s_class)
         table = _TABLES.get(s_class)
         if (table is not None and table.objects is DATA.get(s_class)
                 and table.version == version):
             return table
-        return cls._load(version)
+        return cls._load(store, version)
+
+    def _operation(self) -> Optional[Operation]:
+        """Return the write that stores this object, or None if unchanged.
+
+        A new object (never read nor saved, or whose id changed) is an
+        `Insert`; a stored one an `Update` of the fields that differ from
+        the record it was read as, expecting their old values.
+        """
+        record = self.to_json(True)
+        stored = getattr(self, "_stored", None)
+        if stored is None or stored.get("id") != self.id:
+            return Insert(record)
+        changes = {key: value for key, value in record.items()
+                   if stored.get(key, _MISSING) != value}
+        if not changes:
+            return None
+        expected = {key: stored.get(key) for key in changes
+                    if key != "updated_at"}
+        return Update(self.id, changes, expected)
 
     @classmethod
-    def _write(cls, table: _Table) -> None:
-        """Write every object of `table` to the store (lock held)."""
+    def _persist(cls, objects: Sequence["Base"],
+                 removals: Iterable[str] = ()) -> List[int]:
+        """Write `objects` and delete the ids `removals`, in one write.
+
+        Returns the store's count per operation (the last one is the
+        `Delete`, when there are removals). Raises the store's errors;
+        then nothing is written and the cached objects are re-read.
+        """
         s_class = cls.__name__
-        records: Dict[str, Record] = {
-            obj_id: obj.to_json(True)
-            for obj_id, obj in list(table.objects.items())}
-        _store.write(s_class, records)
-        table.version = _store.version(s_class)
+        pending = [(obj, obj._operation()) for obj in objects]
+        pending = [(obj, op) for obj, op in pending if op is not None]
+        ops: List[Operation] = [op for _, op in pending]
+        removals = tuple(i for i in removals if isinstance(i, str))
+        if removals:
+            ops.append(Delete(removals))
+        if not ops:
+            return []
+        store = get_store()
+        with store.lock(s_class):
+            table = cls._refresh(store) if store.cached else None
+            try:
+                results = store.apply(s_class, ops)
+            except BaseException:
+                _TABLES.pop(s_class, None)
+                raise
+            for obj, op in pending:
+                if isinstance(op, Insert):
+                    obj._stored = op.record
+                    if table is not None:
+                        table.put(obj)
+                else:
+                    obj._stored = dict(obj._stored, **op.changes)
+                    if table is not None:
+                        cls._sync_cached(table, obj, op)
+            if table is not None:
+                for obj_id in removals:
+                    table.discard(obj_id)
+                table.version = store.version(s_class)
+        return results
+
+    @staticmethod
+    def _sync_cached(table: _Table, obj: "Base", op: Update) -> None:
+        """Carry an update of `obj` over to the cached object of its id."""
+        cached = table.objects.get(obj.id)
+        if cached is None:
+            table.put(obj)
+            return
+        if cached is not obj:
+            for key in op.changes:
+                if key in obj.__dict__:
+                    setattr(cached, key, obj.__dict__[key])
+            cached._stored = dict(cached._stored, **op.changes)
+        table.put(cached)
 
     @classmethod
     def save_to_file(cls) -> None:
-        """Write every object of this class to `.db_<ClassName>.json`.
+        """Store every object this process holds in `DATA` for the class.
 
-        Objects this process holds are merged over the records on disk, so
-        records another process wrote are kept. Raises `OSError` if the
-        file cannot be written (the old file is then intact).
+        New objects are inserted and changed ones updated, in one write;
+        records other processes wrote are kept. Raises `OSError` if the
+        file cannot be written, and the errors of `save()` for a stale
+        object.
         """
-        s_class = cls.__name__
-        with _store.lock(s_class):
-            held = DATA.get(s_class, {})
-            table = cls._refresh()
-            if table.objects is not held:
-                for obj in list(held.values()):
-                    table.put(obj)
-            cls._write(table)
+        cls._persist(list(DATA.get(cls.__name__, {}).values()))
 
     def save(self) -> None:
         """Store this object: set `updated_at` to now (UTC), then persist.
 
-        Raises `OSError` if the store cannot be written; the object is then
-        not stored.
+        A new object is inserted (one with an existing id replaces it).
+        A stored object changes only the fields that differ from what was
+        read. Raises `RecordMissingError` when its record was deleted
+        meanwhile (it is not created again), `RecordConflictError` when a
+        changed field was changed by someone else since it was read,
+        `DuplicateRecordError` when a database refuses a taken email,
+        `OSError` or `StoreUnavailableError` when the store cannot be
+        written; nothing is stored then.
         """
-        cls = self.__class__
         self.updated_at = clock.utcnow()
-        with _store.lock(cls.__name__):
-            table = cls._refresh()
-            previous = table.objects.get(self.id)
-            table.put(self)
-            try:
-                cls._write(table)
-            except BaseException:
-                table.discard(self.id)
-                if previous is not None:
-                    table.put(previous)
-                raise
+        type(self)._persist([self])
+
+    @classmethod
+    def save_many(cls, objects: Sequence["Base"]) -> None:
+        """Save several objects of this class in one write.
+
+        Each is stamped and written as `save()` would; raises the same
+        errors, and then none of them is stored.
+        """
+        for obj in objects:
+            obj.updated_at = clock.utcnow()
+        cls._persist(list(objects))
 
     def remove(self) -> None:
         """Delete this object from the store if it is stored there."""
@@ -277,34 +432,49 @@ class Base():
 
         Returns the number of objects deleted (0 writes nothing).
         """
-        with _store.lock(cls.__name__):
-            table = cls._refresh()
-            removed = [table.discard(obj_id) for obj_id in list(ids)
-                       if _hashable(obj_id) and obj_id in table.objects]
-            if not removed:
-                return 0
-            try:
-                cls._write(table)
-            except BaseException:
-                for obj in removed:
-                    table.put(obj)
-                raise
-            return len(removed)
+        results = cls._persist([], removals=list(ids))
+        return results[-1] if results else 0
+
+    @classmethod
+    def ids_older_than(cls, cutoffs: Dict[str, datetime],
+                       sweep: Optional[int] = None) -> List[str]:
+        """Return ids of objects in which a field of `cutoffs` is older.
+
+        `cutoffs` maps datetime attributes to naive UTC datetimes; an
+        object qualifies when the attribute is missing or strictly before
+        its cutoff. With `sweep`, examine only about that many objects,
+        going on where the previous sweep stopped (an amortised purge);
+        a database returns at most `sweep` ids.
+        """
+        store = get_store()
+        if not store.cached:
+            return store.ids_older(cls.__name__, cutoffs, sweep)
+        table = cls._refresh(store)
+        pool = (table.sweep(sweep) if sweep is not None
+                else list(table.objects.values()))
+        return [obj.id for obj in pool if any(
+            not isinstance(getattr(obj, name, None), datetime)
+            or getattr(obj, name) < cutoff
+            for name, cutoff in cutoffs.items())]
 
     @classmethod
     def locked(cls) -> ContextManager[None]:
         """Return a context manager holding the store lock of this class.
 
-        While it is held no other thread or process writes this class, so
-        a search followed by a save inside it cannot race (for example the
-        duplicate email check of `POST /api/v1/users`).
+        With the JSON files no other thread or process writes this class
+        while it is held, so a search followed by a save inside it cannot
+        race. A database needs no such lock: its unique constraints refuse
+        a duplicate instead (`DuplicateRecordError`).
         """
-        return _store.lock(cls.__name__)
+        return get_store().lock(cls.__name__)
 
     @classmethod
     def count(cls) -> int:
         """Return the number of stored objects of this class."""
-        return len(cls._refresh().objects)
+        store = get_store()
+        if store.cached:
+            return len(cls._refresh(store).objects)
+        return store.count(cls.__name__)
 
     @classmethod
     def all(cls) -> Iterable[TypeVar('Base')]:
@@ -316,7 +486,13 @@ class Base():
         """Return the stored object with this `id`, or None."""
         if not _hashable(id):
             return None
-        return cls._refresh().objects.get(id)
+        store = get_store()
+        if store.cached:
+            return cls._refresh(store).objects.get(id)
+        if not isinstance(id, str):
+            return None
+        record = store.get(cls.__name__, id)
+        return None if record is None else cls._from_record(record)
 
     @classmethod
     def search(cls, attributes: dict = {}) -> List[TypeVar('Base')]:
@@ -325,10 +501,18 @@ class Base():
         `attributes` maps attribute names to values; an empty dict returns
         every object, in store order. An unknown attribute matches nothing.
         """
-        table = cls._refresh()
-        pool = table.candidates(attributes) if attributes else None
-        if pool is None:
-            pool = list(table.objects.values())
+        store = get_store()
+        if store.cached:
+            table = cls._refresh(store)
+            pool = table.candidates(attributes) if attributes else None
+            if pool is None:
+                pool = list(table.objects.values())
+        elif attributes:
+            pool = [cls._from_record(record)
+                    for record in store.find(cls.__name__, attributes)]
+        else:
+            pool = [cls._from_record(record)
+                    for record in store.iterate(cls.__name__)]
 
         def _search(obj: Base) -> bool:
             """Return True if `obj` has every asked attribute value."""

@@ -2,11 +2,19 @@
 """Password hashing for `User`: argon2id for new hashes, legacy SHA-256 read.
 
 New passwords are hashed with argon2id at OWASP's first recommended setting
-(m=19 MiB, t=2, p=1; OWASP Password Storage Cheat Sheet). A hash written by
-the shipped model (64 lowercase hex characters: unsalted SHA-256 of the
-UTF-8 password) still verifies, and `needs_rehash` tells the caller to
-replace it (spec A17). The two formats cannot be confused: argon2 hashes
-start with `$argon2`.
+(m=19 MiB, t=2, p=1; OWASP Password Storage Cheat Sheet). Three stored
+forms verify:
+
+* argon2id PHC strings, `$argon2id$v=19$m=19456,t=2,p=1$...`;
+* legacy digests written by the shipped model: 64 lowercase hex characters,
+  the unsalted SHA-256 of the UTF-8 password (spec A17);
+* wrapped legacy digests, `sha256+$argon2id$...`: argon2id of that hex
+  digest, written by `wrap_legacy_hash` so that imported accounts can no
+  longer be guessed at SHA-256 speed (the OWASP cheat sheet's "upgrading
+  legacy hashes").
+
+`needs_rehash` is True for the last two, so they become plain argon2id at
+the next successful login. The forms cannot be confused.
 """
 import hashlib
 import hmac
@@ -19,6 +27,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 TIME_COST = 2
 MEMORY_COST_KIB = 19 * 1024
 PARALLELISM = 1
+WRAPPED_PREFIX = "sha256+"
 
 HASHER = PasswordHasher(time_cost=TIME_COST, memory_cost=MEMORY_COST_KIB,
                         parallelism=PARALLELISM)
@@ -39,16 +48,38 @@ def is_legacy_hash(stored: str) -> bool:
     return _LEGACY_HASH.fullmatch(stored) is not None
 
 
+def is_wrapped_hash(stored: str) -> bool:
+    """Return True if `stored` is a legacy digest wrapped in argon2id."""
+    return stored.startswith(WRAPPED_PREFIX + "$argon2")
+
+
+def wrap_legacy_hash(stored: str) -> str:
+    """Return the argon2id wrapping of the legacy hex digest `stored`.
+
+    Raises `ValueError` if `stored` is not a legacy digest.
+    """
+    if not is_legacy_hash(stored):
+        raise ValueError("not a legacy SHA-256 hex digest")
+    return WRAPPED_PREFIX + HASHER.hash(stored)
+
+
+def _sha256_hex(password: str) -> str:
+    """Return the lowercase SHA-256 hex digest of the UTF-8 `password`."""
+    return hashlib.sha256(password.encode("utf-8")).hexdigest()
+
+
 def verify_password(stored: str, password: str) -> bool:
     """Return True when `password` matches the hash `stored`.
 
-    Both formats compare in constant time (argon2's own check, and
+    Every form compares in constant time (argon2's own check, and
     `hmac.compare_digest` for the legacy digest). A malformed `stored`
     value gives False, never an exception.
     """
     if is_legacy_hash(stored):
-        digest = hashlib.sha256(password.encode("utf-8")).hexdigest()
-        return hmac.compare_digest(digest, stored)
+        return hmac.compare_digest(_sha256_hex(password), stored)
+    if is_wrapped_hash(stored):
+        stored, password = stored[len(WRAPPED_PREFIX):], \
+            _sha256_hex(password)
     try:
         return HASHER.verify(stored, password)
     except (VerificationError, InvalidHashError):
@@ -56,8 +87,8 @@ def verify_password(stored: str, password: str) -> bool:
 
 
 def needs_rehash(stored: str) -> bool:
-    """Return True if `stored` is legacy or weaker than the current setting."""
-    if is_legacy_hash(stored):
+    """Return True if `stored` is legacy, wrapped, or weaker than now."""
+    if is_legacy_hash(stored) or is_wrapped_hash(stored):
         return True
     try:
         return HASHER.check_needs_rehash(stored)

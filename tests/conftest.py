@@ -30,6 +30,7 @@ def reset_state() -> None:
     base._TABLES.clear()
     SessionAuth.user_id_by_session_id.clear()
     SessionAuth._session_ids_by_user.clear()
+    SessionAuth._session_meta.clear()
 
 
 @pytest.fixture(autouse=True)

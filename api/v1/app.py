@@ -9,13 +9,15 @@ import logging
 import sys
 from typing import Callable, Optional, Tuple
 
-import click
 from flask import Flask, Response, abort, jsonify, request
 from flask_cors import CORS
+from werkzeug.exceptions import HTTPException
 
-from api.v1.config import (AUTH_EXTENSION, SETTINGS_EXTENSION, Settings,
-                           load_settings)
-from models.store import StoreError
+from api.v1.config import (AUTH_EXTENSION, LIMITER_EXTENSION,
+                           SETTINGS_EXTENSION, Settings, load_settings)
+from api.v1.json_provider import OrjsonProvider
+from models.store import (RecordConflictError, RecordMissingError,
+                          StoreError, StoreUnavailableError)
 
 AUTH_CLASSES = {
     "auth": ("api.v1.auth.auth", "Auth"),
@@ -26,13 +28,21 @@ AUTH_CLASSES = {
 }
 EXCLUDED_PATHS = ['/api/v1/status/', '/api/v1/unauthorized/',
                   '/api/v1/forbidden/', '/api/v1/auth_session/login/']
+PUBLIC_PATHS = EXCLUDED_PATHS + ['/api/v1/openapi.json/', '/api/v1/docs*']
+"""The contract's excluded paths, plus the API's own description."""
+UNSAFE_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 ERROR_BODIES = {
+    400: {"error": "Bad request"},
     401: {"error": "Unauthorized"},
     403: {"error": "Forbidden"},
     404: {"error": "Not found"},
+    409: {"error": "Conflict"},
     413: {"error": "Content too large"},
+    429: {"error": "Too many requests"},
     500: {"error": "Internal server error"},
+    503: {"error": "Service unavailable"},
 }
+CROSS_SITE = {"error": "Cross-site request refused"}
 
 ErrorHandler = Callable[[Exception], Tuple[Response, int]]
 
@@ -59,54 +69,117 @@ def make_auth(settings: Settings) -> Optional[object]:
 
 
 def _error_handler(status: int) -> ErrorHandler:
-    """Return an error handler answering `status` with its JSON body."""
+    """Return an error handler answering `status` with its JSON body.
+
+    Headers the error carries (`Retry-After` of a 429) are kept.
+    """
     def handler(error: Exception) -> Tuple[Response, int]:
-        """Answer with the contract's JSON error body."""
-        return jsonify(ERROR_BODIES[status]), status
+        """Answer with the API's JSON error body."""
+        response = jsonify(ERROR_BODIES[status])
+        if isinstance(error, HTTPException):
+            for name, value in error.get_headers():
+                if name.lower() != "content-type":
+                    response.headers[name] = value
+        return response, status
     handler.__name__ = "error_{}".format(status)
     return handler
+
+
+def is_cross_site(settings: Settings) -> bool:
+    """Return True if a browser marks this request as cross-site.
+
+    That is `Sec-Fetch-Site: cross-site`, or an `Origin` header that is
+    neither this server's own origin nor one of `ALLOWED_ORIGINS` (OWASP
+    CSRF Prevention Cheat Sheet, "verifying origin with standard
+    headers"). Requests without these headers (curl, scripts, old
+    browsers on same-origin requests) are not cross-site.
+    """
+    if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
+        return True
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    origin = origin.rstrip("/").lower()
+    own = "{}://{}".format(request.scheme, request.host).lower()
+    return origin != own and origin not in settings.allowed_origins
+
+
+def _prepare_stores(settings: Settings, auth: Optional[object]) -> None:
+    """Point the models at the settings' store and check it can be read.
+
+    Raises `StoreError` when a store file is corrupt, so that start-up
+    stops with one line; a database that cannot be reached only logs a
+    warning (requests answer 503 until it is back).
+    """
+    from api.v1.auth.stores.records import RecordSessionStore
+    from models import base
+    from models.user import User
+    from models.user_session import UserSession
+
+    base.use_database(settings.database_url, settings.database_pool_size)
+    try:
+        User.load_from_file()
+        if isinstance(getattr(auth, "store", None), RecordSessionStore):
+            UserSession.load_from_file()
+    except StoreUnavailableError as exc:
+        logger.warning("%s; requests answer 503 until it is back", exc)
 
 
 def create_app(settings: Optional[Settings] = None) -> Flask:
     """Build the API application for `settings` (default: the environment).
 
     Registers the blueprint, CORS for `/api/v1/*`, the JSON error handlers,
-    the authentication guard, the login rate limits and the
-    `purge-sessions` command. The auth instance (None without auth) is
-    `app.extensions[AUTH_EXTENSION]`. Raises `StoreError` when
-    `.db_User.json` cannot be read.
+    the cross-site check, the authentication guard, the limits on password
+    checks and the `flask` commands. The auth instance (None without
+    auth) is `app.extensions[AUTH_EXTENSION]`. Raises `StoreError` when a
+    store file cannot be read.
     """
     # Imported here, not at the top: importing the views loads
     # .db_User.json, and a corrupt file must surface as a StoreError from
     # this call so that `python3 -m api.v1.app` can stop with one line.
+    from api.v1.cli import register_commands
+    from api.v1.rate_limit import AttemptLimits
     from api.v1.views import app_views
-    from api.v1.rate_limit import init_login_limits
 
     settings = settings if settings is not None else load_settings()
     app = Flask(__name__)
+    app.json = OrjsonProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     app.register_blueprint(app_views)
     CORS(app, resources={r"/api/v1/*": {"origins": "*"}})
     auth = make_auth(settings)
+    _prepare_stores(settings, auth)
+    limits = AttemptLimits(settings)
+    if auth is not None:
+        auth.limits = limits
     app.extensions[AUTH_EXTENSION] = auth
     app.extensions[SETTINGS_EXTENSION] = settings
+    app.extensions[LIMITER_EXTENSION] = limits
     for status in ERROR_BODIES:
         app.register_error_handler(status, _error_handler(status))
-    init_login_limits(app, settings)
+    app.register_error_handler(StoreUnavailableError, _store_unavailable)
+    app.register_error_handler(RecordMissingError, _error_handler(404))
+    app.register_error_handler(RecordConflictError, _error_handler(409))
 
     @app.before_request
-    def guard() -> None:
-        """Refuse requests without valid credentials (spec §2.2)."""
+    def guard() -> Optional[Tuple[Response, int]]:
+        """Refuse cross-site writes, then requests without valid credentials.
+
+        The credentials check is the contract's filter (spec §2.2).
+        """
+        if request.method in UNSAFE_METHODS and is_cross_site(settings):
+            return jsonify(CROSS_SITE), 403
         if auth is None:
-            return
-        if not auth.require_auth(request.path, EXCLUDED_PATHS):
-            return
+            return None
+        if not auth.require_auth(request.path, PUBLIC_PATHS):
+            return None
         if auth.authorization_header(request) is None \
                 and auth.session_cookie(request) is None:
             abort(401)
         request.current_user = auth.current_user(request)
         if request.current_user is None:
             abort(403)
+        return None
 
     @app.after_request
     def no_store(response: Response) -> Response:
@@ -114,16 +187,14 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    @app.cli.command("purge-sessions")
-    def purge_sessions() -> None:
-        """Delete every expired session of the active session store."""
-        purge = getattr(auth, "purge_expired", None)
-        if purge is None:
-            raise click.UsageError(
-                "AUTH_TYPE must be session_exp_auth or session_db_auth")
-        click.echo("purged {} expired sessions".format(purge()))
-
+    register_commands(app, auth, settings)
     return app
+
+
+def _store_unavailable(error: StoreUnavailableError) -> Tuple[Response, int]:
+    """Answer 503 when a store is down; the cause is logged, not sent."""
+    logger.warning("503: %s", error)
+    return jsonify(ERROR_BODIES[503]), 503
 
 
 try:

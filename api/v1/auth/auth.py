@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Auth module: the base class of every authentication scheme."""
-from typing import List, Optional, TypeVar
+from typing import Any, List, Optional, TypeVar
 
 from flask import request
 
@@ -14,6 +14,10 @@ class Auth:
     by every scheme: which paths need authentication, and where the
     credentials are in a request.
     """
+
+    limits: Optional[Any] = None
+    """The app's `AttemptLimits` on password checks, set by `create_app`;
+    None outside an app (checker scripts), where nothing is limited."""
 
     def __init__(self, settings: Optional[Settings] = None) -> None:
         """Create an Auth with `settings` (default: read the environment)."""

@@ -8,6 +8,8 @@ import binascii
 from typing import Optional, Tuple, TypeVar
 
 from api.v1.auth.auth import Auth
+from api.v1.auth.credential_cache import VerifiedCredentials
+from api.v1.config import Settings
 from models import passwords
 from models.user import User
 
@@ -15,7 +17,20 @@ BASIC_PREFIX = "Basic "
 
 
 class BasicAuth(Auth):
-    """Authenticate each request by its Basic credentials (RFC 7617)."""
+    """Authenticate each request by its Basic credentials (RFC 7617).
+
+    Over HTTP (`current_user`), credentials verified in the last
+    `BASIC_CACHE_SECONDS` skip argon2 (`credential_cache`), and every
+    other attempt is counted by the app's limits before its password is
+    checked (429 past them).
+    """
+
+    def __init__(self, settings: Optional[Settings] = None) -> None:
+        """Create the auth and its verified-credentials cache."""
+        super().__init__(settings)
+        self.verified = VerifiedCredentials(
+            self.settings.basic_cache_seconds,
+            self.settings.basic_cache_size)
 
     def extract_base64_authorization_header(
             self, authorization_header: str) -> str:
@@ -68,13 +83,14 @@ class BasicAuth(Auth):
         """Return the `User` with this email and password, or None.
 
         None when either argument is None or not a str, when no user has
-        this email, or when the password matches none of them. An unknown
-        email still costs one password verification, so timing does not
-        tell which emails exist.
+        this email (compared as stored, else normalised), or when the
+        password matches none of them. An unknown email still costs one
+        password verification, so timing does not tell which emails
+        exist.
         """
         if not isinstance(user_email, str) or not isinstance(user_pwd, str):
             return None
-        users = User.search({"email": user_email})
+        users = User.search_by_email(user_email)
         if not users:
             passwords.spend_verification(user_pwd)
             return None
@@ -84,9 +100,29 @@ class BasicAuth(Auth):
         return None
 
     def current_user(self, request=None) -> TypeVar('User'):
-        """Return the `User` of the request's Basic credentials, or None."""
+        """Return the `User` of the request's Basic credentials, or None.
+
+        Chains the steps above. Recently verified credentials are
+        recognised without argon2; any other attempt is first counted by
+        the app's limits (raising 429 `TooManyAttempts` past them).
+        """
         header = self.authorization_header(request)
         encoded = self.extract_base64_authorization_header(header)
         decoded = self.decode_base64_authorization_header(encoded)
         email, password = self.extract_user_credentials(decoded)
-        return self.user_object_from_credentials(email, password)
+        if not isinstance(email, str) or not isinstance(password, str):
+            return None
+        for user in User.search_by_email(email):
+            if self.verified.knows(user.id, password, user.password,
+                                   user.auth_epoch):
+                return user
+        attempt = None
+        if self.limits is not None:
+            attempt = self.limits.attempt(email, request.remote_addr)
+        user = self.user_object_from_credentials(email, password)
+        if user is not None:
+            if attempt is not None:
+                self.limits.succeeded(attempt)
+            self.verified.remember(user.id, password, user.password,
+                                   user.auth_epoch)
+        return user

@@ -1,88 +1,175 @@
 #!/usr/bin/env python3
 """Session authentication: a session id in a cookie names the user."""
+import threading
 import uuid
-from typing import Any, Dict, Optional, TypeVar
+from datetime import datetime
+from typing import Any, Dict, List, Optional, Tuple, TypeVar
 
 from flask import Response
 
 from api.v1.auth.auth import Auth
 from api.v1.auth.events import log_event
-from api.v1.auth.stores.base import SessionRecord, SessionStore
+from api.v1.auth.stores.base import (Cutoffs, SessionRecord, SessionStore,
+                                     session_handle)
 from api.v1.auth.stores.memory import MemorySessionStore
 from api.v1.config import Settings
+from models import clock
 from models.user import User, credentials_changed
+
+UNSET_EPOCH: Any = object()
+"""Default of `create_session`'s `epoch`: read it from the stored user."""
 
 
 class SessionAuth(Auth):
-    """Authenticate requests by a session id kept in memory (spec §6.1).
+    """Authenticate requests by a session id kept in a store (spec §6.1).
 
     The flow is written here once: cookie, then session id, then user id,
-    then `User.get`. Subclasses change how a session record is made
-    (`_new_record`), judged (`_user_id_of_record`) and where it is kept
-    (`default_store`). Session ids are uuid4 strings: 122 random bits.
+    then `User.get`, then the credential epoch. Subclasses change the
+    expiry rule (`expires_at`, `cutoffs`) and where sessions live
+    (`default_store`); `SESSION_STORE_URL` puts every session type in
+    Redis. Session ids are uuid4 strings: 122 random bits.
     """
 
     user_id_by_session_id: Dict[str, Any] = {}
     _session_ids_by_user: Dict[str, Dict[str, None]] = {}
+    _session_meta: Dict[str, Dict[str, Any]] = {}
 
     def __init__(self, settings: Optional[Settings] = None,
                  store: Optional[SessionStore] = None) -> None:
-        """Create a session auth over `store` (default: `default_store()`).
+        """Create a session auth over `store`.
 
-        Every session of a user ends when the user's password changes or
-        the user is removed.
+        The default store is Redis when `SESSION_STORE_URL` is set, else
+        `default_store()`. Every session of a user ends when the user's
+        password changes, its sessions are revoked, or it is removed.
         """
         super().__init__(settings)
-        self.store = store if store is not None else self.default_store()
+        if store is None:
+            store = self._configured_store()
+        self.store = store
+        self._last_lookup = threading.local()
         credentials_changed.connect(self._on_credentials_changed)
+
+    def _configured_store(self) -> SessionStore:
+        """Return the store the settings name (Redis) or the default."""
+        url = self.settings.session_store_url
+        if url:
+            from api.v1.auth.stores.redis_store import RedisSessionStore
+            return RedisSessionStore(url)
+        return self.default_store()
 
     def default_store(self) -> SessionStore:
         """Return the store over the class-level `user_id_by_session_id`."""
         return MemorySessionStore(SessionAuth.user_id_by_session_id,
-                                  SessionAuth._session_ids_by_user)
+                                  SessionAuth._session_ids_by_user,
+                                  SessionAuth._session_meta, plain=True)
 
-    def create_session(self, user_id: str = None) -> str:
+    def create_session(self, user_id: str = None,
+                       epoch: Optional[int] = UNSET_EPOCH) -> str:
         """Create a session for `user_id` (a str) and return its id.
 
         Returns None if `user_id` is None or not a str; `""` gets a session
-        (A8). One user may hold several sessions.
+        (A8). One user may hold several sessions. `epoch` is the credential
+        epoch of the user as it was when the password was checked (the
+        login passes it, so that a login racing a password change cannot
+        keep a session); by default the stored user's current epoch.
         """
         if not isinstance(user_id, str):
             return None
-        session_id = str(uuid.uuid4())
-        self.store.set(session_id, self._new_record(user_id))
-        return session_id
-
-    def _new_record(self, user_id: str) -> SessionRecord:
-        """Return the record stored for a new session: the user id."""
-        return user_id
+        if epoch is UNSET_EPOCH:
+            user = User.get(user_id)
+            epoch = None if user is None else user.auth_epoch
+        now = clock.utcnow()
+        record = SessionRecord(user_id, now, now, epoch)
+        expires_at = self.expires_at(record)
+        cutoffs = self.cutoffs(now)
+        while True:
+            session_id = str(uuid.uuid4())
+            if self.store.create(session_id, record, expires_at, cutoffs):
+                return session_id
 
     def user_id_for_session_id(self, session_id: str = None) -> str:
         """Return the user id of `session_id`, or None.
 
-        None if `session_id` is None or not a str, or is not a live session.
+        None if `session_id` is None or not a str, or is not a live
+        session. A lookup only reads: it never deletes nor changes the
+        record (spec §6.2).
+        """
+        record = self._live_record(session_id)
+        return None if record is None else record.user_id
+
+    def _live_record(self, session_id: object) -> Optional[SessionRecord]:
+        """Return the record of a live `session_id`, or None.
+
+        The record looked up (live or not) is kept for this thread, so
+        that `current_user` reads the store once per request.
         """
         if not isinstance(session_id, str):
             return None
         record = self.store.get(session_id)
-        if record is None:
+        self._last_lookup.value = (session_id, record)
+        if record is None or self.is_expired(record):
             return None
-        return self._user_id_of_record(session_id, record)
-
-    def _user_id_of_record(self, session_id: str,
-                           record: SessionRecord) -> Optional[str]:
-        """Return the user id a live record names: here the record itself."""
         return record
+
+    def _looked_up(self, session_id: str) -> Optional[SessionRecord]:
+        """Return the record the last lookup of `session_id` found."""
+        last = getattr(self._last_lookup, "value", None)
+        self._last_lookup.value = None
+        if last is not None and last[0] == session_id:
+            return last[1]
+        return self.store.get(session_id)
+
+    def is_expired(self, record: SessionRecord,
+                   now: Optional[datetime] = None) -> bool:
+        """Return False: these sessions never expire."""
+        return False
+
+    def expires_at(self, record: SessionRecord) -> Optional[datetime]:
+        """Return when `record` expires (naive UTC): None, never."""
+        return None
+
+    def cutoffs(self, now: datetime) -> Cutoffs:
+        """Return the expiry cut-offs at `now`: none."""
+        return Cutoffs()
 
     def current_user(self, request=None) -> TypeVar('User'):
         """Return the `User` named by the request's session cookie, or None.
 
-        None when the cookie is missing or unknown, or the user is gone.
+        None when the cookie is missing or names no live session, when the
+        user is gone, or when the user's credential epoch moved on since
+        the session was made (a password change or a revocation in any
+        process). Each refused cookie logs one `auth` event line.
         """
-        user_id = self.user_id_for_session_id(self.session_cookie(request))
-        if user_id is None:
+        session_id = self.session_cookie(request)
+        user_id = self.user_id_for_session_id(session_id)
+        if session_id is None:
             return None
-        return User.get(user_id)
+        record = self._looked_up(session_id)
+        if user_id is None:
+            self._log_refused(record)
+            return None
+        user = User.get(user_id)
+        if user is None:
+            log_event("session_refused", reason="user_gone", user=user_id)
+            return None
+        if record is not None and record.epoch is not None \
+                and record.epoch != user.auth_epoch:
+            log_event("session_revoked", user=user_id)
+            return None
+        self._mark_used(session_id, record)
+        return user
+
+    def _log_refused(self, record: Optional[SessionRecord]) -> None:
+        """Log why a presented session is refused: expired or unknown."""
+        if record is None:
+            log_event("session_refused", reason="unknown")
+        else:
+            log_event("session_expired", user=record.user_id or "-")
+
+    def _mark_used(self, session_id: str,
+                   record: Optional[SessionRecord]) -> None:
+        """Record a use of the session: nothing to do without idle timeout.
+        """
 
     def destroy_session(self, request=None) -> bool:
         """End the session named by the request's cookie (logout).
@@ -99,12 +186,50 @@ class SessionAuth(Auth):
             return False
         return self.store.delete(session_id)
 
-    def revoke_user_sessions(self, user_id: str) -> int:
-        """End every session of `user_id`; return how many were ended."""
-        count = self.store.delete_user_sessions(user_id)
+    def live_sessions(self, user: User) -> List[Tuple[str, SessionRecord]]:
+        """Return `(handle, record)` of the live sessions of `user`.
+
+        Expired sessions and sessions of an older credential epoch are
+        left out, oldest first.
+        """
+        now = clock.utcnow()
+        sessions = [(handle, record) for handle, record
+                    in self.store.sessions_of(user.id)
+                    if not self.is_expired(record, now)
+                    and (record.epoch is None
+                         or record.epoch == user.auth_epoch)]
+        return sorted(sessions, key=lambda item: (
+            item[1].created_at or now, item[0]))
+
+    def revoke_user_sessions(self, user_id: str,
+                             keep: Optional[str] = None) -> int:
+        """End every session of `user_id` but the one whose handle is `keep`.
+
+        Returns how many were ended.
+        """
+        count = self.store.delete_user_sessions(user_id, keep)
         if count:
             log_event("sessions_revoked", user=user_id, count=count)
         return count
+
+    def revoke_session(self, user_id: str, handle: str) -> bool:
+        """End the session of `user_id` whose handle is `handle`.
+
+        Returns False when `user_id` holds no session with this handle.
+        """
+        ended = self.store.delete_by_handles(user_id, [handle]) > 0
+        if ended:
+            log_event("session_revoked_by_user", user=user_id)
+        return ended
+
+    @staticmethod
+    def handle_of(session_id: str) -> str:
+        """Return the public handle of `session_id` (SHA-256 hex)."""
+        return session_handle(session_id)
+
+    def purge_expired(self) -> int:
+        """Delete every expired session; return how many were deleted."""
+        return self.store.purge(self.cutoffs(clock.utcnow()))
 
     def _on_credentials_changed(self, user: User) -> None:
         """End the sessions of `user` after its credentials changed."""

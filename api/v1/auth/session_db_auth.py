@@ -1,29 +1,35 @@
 #!/usr/bin/env python3
 """Session authentication whose sessions live in `.db_UserSession.json`."""
+from typing import Optional
+
+from api.v1.auth.session_auth import UNSET_EPOCH
 from api.v1.auth.session_exp_auth import SessionExpAuth
 from api.v1.auth.stores.base import SessionStore
-from api.v1.auth.stores.file import FileSessionStore
+from api.v1.auth.stores.records import RecordSessionStore
 
 
 class SessionDBAuth(SessionExpAuth):
     """Expiring sessions stored as `UserSession` records (spec §6.4).
 
-    The file is the authority: sessions survive a restart (A5) and are
-    shared by every process of the same working directory. The expiry
-    rule is the one of `SessionExpAuth` (A6).
+    The record store is the authority: sessions survive a restart (A5)
+    and are shared by every process of the same working directory, or by
+    every host with `DATABASE_URL` (or `SESSION_STORE_URL`, which puts
+    them in Redis instead). The expiry rule is the one of `SessionExpAuth`
+    (A6).
     """
 
     def default_store(self) -> SessionStore:
-        """Return the file-backed store of `UserSession` records."""
-        return FileSessionStore()
+        """Return the store of `UserSession` records."""
+        return RecordSessionStore()
 
-    def create_session(self, user_id: str = None) -> str:
+    def create_session(self, user_id: str = None,
+                       epoch: Optional[int] = UNSET_EPOCH) -> str:
         """Store a new `UserSession` for `user_id`; return its session id.
 
-        Writes `.db_UserSession.json`. Returns None if `user_id` is None or
-        not a str.
+        Writes `.db_UserSession.json` (or the database). Returns None if
+        `user_id` is None or not a str.
         """
-        return super().create_session(user_id)
+        return super().create_session(user_id, epoch)
 
     def user_id_for_session_id(self, session_id: str = None) -> str:
         """Return the user id of the stored, unexpired session, or None."""

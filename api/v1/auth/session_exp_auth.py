@@ -3,14 +3,12 @@
 from datetime import datetime, timedelta
 from typing import Optional
 
-from api.v1.auth.events import log_event
-from api.v1.auth.session_auth import SessionAuth
-from api.v1.auth.stores.base import (SessionRecord, SessionStore,
-                                     record_user_id)
+from api.v1.auth.session_auth import UNSET_EPOCH, SessionAuth
+from api.v1.auth.stores.base import (Cutoffs, SessionRecord, SessionStore,
+                                     record_matches_cutoffs)
+from api.v1.auth.stores.memory import MemorySessionStore
 from api.v1.config import Settings
 from models import clock
-
-PURGE_INTERVAL = timedelta(seconds=60)
 
 
 class SessionExpAuth(SessionAuth):
@@ -20,9 +18,11 @@ class SessionExpAuth(SessionAuth):
     no expiry, A19) is the absolute lifetime; `idle_timeout` (seconds,
     from `SESSION_IDLE_TIMEOUT`, 0 means off) ends a session unused for
     that long (OWASP Session Management Cheat Sheet). The expiry rule is
-    written once, in `is_expired`. Expired sessions are deleted when they
-    are looked up, and all of them at most once a minute when a session
-    is created.
+    written once, in `cutoffs` and `stores.base.record_matches_cutoffs`:
+    a session is expired when its start is more than `session_duration`
+    seconds ago, or its last use more than `idle_timeout` seconds ago.
+    A lookup never deletes: expired sessions are purged by the writes of
+    new sessions and by `flask --app api.v1.app purge-sessions`.
     """
 
     def __init__(self, settings: Optional[Settings] = None,
@@ -32,82 +32,88 @@ class SessionExpAuth(SessionAuth):
         self.session_duration = self.settings.session_duration
         self.idle_timeout = self.settings.session_idle_timeout
         self._touch_every = timedelta(seconds=max(1, self.idle_timeout // 20))
-        self._next_purge = clock.utcnow() + PURGE_INTERVAL
 
-    def create_session(self, user_id: str = None) -> str:
+    def default_store(self) -> SessionStore:
+        """Return the store of session dictionaries in the class dict."""
+        return MemorySessionStore(SessionAuth.user_id_by_session_id,
+                                  SessionAuth._session_ids_by_user,
+                                  SessionAuth._session_meta, plain=False)
+
+    def create_session(self, user_id: str = None,
+                       epoch: Optional[int] = UNSET_EPOCH) -> str:
         """Create a session dictionary for `user_id`; return its id.
 
         The record is `{"user_id": user_id, "created_at": <now, UTC>}`.
         Returns None if `user_id` is None or not a str.
         """
-        session_id = super().create_session(user_id)
-        if session_id is not None and clock.utcnow() >= self._next_purge:
-            self.purge_expired()
-        return session_id
-
-    def _new_record(self, user_id: str) -> SessionRecord:
-        """Return a new session dictionary stamped now (UTC)."""
-        now = clock.utcnow()
-        record = {"user_id": user_id, "created_at": now}
-        if self.idle_timeout > 0:
-            record["last_seen"] = now
-        return record
+        return super().create_session(user_id, epoch)
 
     def user_id_for_session_id(self, session_id: str = None) -> str:
         """Return the user id of a live, unexpired `session_id`, or None.
 
-        None if `session_id` is not a str, is unknown, or has expired.
+        None if `session_id` is not a str, is unknown, or has expired
+        (spec §6.2). The record is neither deleted nor changed.
         """
         return super().user_id_for_session_id(session_id)
 
-    def _user_id_of_record(self, session_id: str,
-                           record: SessionRecord) -> Optional[str]:
-        """Return the record's user id unless it expired; mark it used."""
-        if not isinstance(record, dict):
-            return None
-        now = clock.utcnow()
-        if self.is_expired(record, now):
-            if self.store.delete(session_id):
-                log_event("session_expired", user=record_user_id(record))
-            return None
-        last_seen = record.get("last_seen")
-        if self.idle_timeout > 0 and isinstance(last_seen, datetime) \
-                and now - last_seen >= self._touch_every:
-            self.store.set(session_id, dict(record, last_seen=now))
-        return record.get("user_id")
+    def cutoffs(self, now: datetime) -> Cutoffs:
+        """Return the times before which a session has expired at `now`.
+
+        A session started before `now - session_duration` seconds, or
+        last used before `now - idle_timeout` seconds, has expired; a
+        session used exactly `idle_timeout` seconds ago has not.
+        """
+        created_before = last_seen_before = None
+        if self.session_duration > 0:
+            created_before = now - timedelta(seconds=self.session_duration)
+        if self.idle_timeout > 0:
+            last_seen_before = now - timedelta(seconds=self.idle_timeout)
+        return Cutoffs(created_before, last_seen_before)
 
     def is_expired(self, record: SessionRecord,
                    now: Optional[datetime] = None) -> bool:
-        """Return True if the session dictionary `record` has expired.
+        """Return True if the session `record` has expired at `now` (UTC).
 
         With `session_duration` > 0 it expires when `created_at` plus
-        `session_duration` seconds is before `now` (UTC), or when it has no
-        `created_at`. With `idle_timeout` > 0 it also expires when
-        `last_seen` (else `created_at`) plus `idle_timeout` seconds is
-        before `now`.
+        `session_duration` seconds is before `now`, or when it has no
+        `created_at`. With `idle_timeout` > 0 it also expires when its last
+        use (else `created_at`) plus `idle_timeout` seconds is before `now`.
         """
         now = clock.utcnow() if now is None else now
-        created_at = record.get("created_at")
-        if self.session_duration > 0:
-            if not isinstance(created_at, datetime):
-                return True
-            lifetime = timedelta(seconds=self.session_duration)
-            if created_at + lifetime < now:
-                return True
-        if self.idle_timeout > 0:
-            last_seen = record.get("last_seen") or created_at
-            if not isinstance(last_seen, datetime):
-                return True
-            if last_seen + timedelta(seconds=self.idle_timeout) < now:
-                return True
-        return False
+        return record_matches_cutoffs(record, self.cutoffs(now))
 
-    def purge_expired(self) -> int:
-        """Delete every expired session; return how many were deleted."""
-        self._next_purge = clock.utcnow() + PURGE_INTERVAL
-        if self.session_duration <= 0 and self.idle_timeout <= 0:
-            return 0
-        return self.store.purge(self.is_expired)
+    def expires_at(self, record: SessionRecord) -> Optional[datetime]:
+        """Return when `record` stops being valid (naive UTC), or None.
+
+        The earlier of the end of its lifetime and of its idle timeout;
+        None when sessions never expire.
+        """
+        ends = []
+        if self.session_duration > 0 and record.created_at is not None:
+            ends.append(record.created_at
+                        + timedelta(seconds=self.session_duration))
+        seen = record.last_seen or record.created_at
+        if self.idle_timeout > 0 and seen is not None:
+            ends.append(seen + timedelta(seconds=self.idle_timeout))
+        return min(ends) if ends else None
+
+    def _mark_used(self, session_id: str,
+                   record: Optional[SessionRecord]) -> None:
+        """Record a use of a live session, for the idle timeout.
+
+        Written at most every 1/20 of the timeout (at least every second)
+        to spare writes, so a session may end up to 5% early; the store
+        only updates a session that still exists.
+        """
+        if self.idle_timeout <= 0 or record is None:
+            return
+        now = clock.utcnow()
+        seen = record.last_seen or record.created_at
+        if seen is not None and now - seen < self._touch_every:
+            return
+        used = SessionRecord(record.user_id, record.created_at, now,
+                             record.epoch)
+        self.store.touch(session_id, now, self.expires_at(used))
 
     def cookie_max_age(self) -> Optional[int]:
         """Return `session_duration` when sessions expire, else None."""

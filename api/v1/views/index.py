@@ -2,7 +2,7 @@
 """Index views: status, stats and the two error probes."""
 from flask import abort, jsonify
 
-from api.v1.views import app_views
+from api.v1.views import app_views, policy_principal
 from models.user import User
 
 
@@ -14,7 +14,12 @@ def status() -> str:
 
 @app_views.route('/stats/', strict_slashes=False)
 def stats() -> str:
-    """GET /api/v1/stats: return the number of each object, `{"users": N}`."""
+    """GET /api/v1/stats: return the number of each object, `{"users": N}`.
+
+    Under `USERS_POLICY=owner` only administrators may read it (403).
+    """
+    if policy_principal() is not None:
+        abort(403)
     stats = {}
     stats['users'] = User.count()
     return jsonify(stats)

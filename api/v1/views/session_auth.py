@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""Session views: log in with email and password, log out."""
-from typing import Tuple
+"""Session views: log in and out, list and end one's own sessions."""
+from datetime import datetime
+from typing import Optional, Tuple
 
 from flask import abort, jsonify, request
 
 from api.v1.auth.events import email_digest, log_event
 from api.v1.auth.session_auth import SessionAuth
 from api.v1.views import active_auth, app_views
+from api.v1.views.users import MAX_PASSWORD_LENGTH
 from models import passwords
+from models.base import TIMESTAMP_FORMAT
 from models.user import User
 
 
@@ -28,10 +31,14 @@ def login() -> Tuple[str, int]:
     """POST /api/v1/auth_session/login: start a session.
 
     Form fields `email` and `password`. Returns 200 with the user and sets
-    the session cookie; 400 `email missing` or `password missing`; 404 `no
-    user found for this email`; 401 `wrong password` (spec §6.3). A
+    the session cookie; 400 `email missing`, `password missing` or
+    `password too long` (over 1,024 characters); 404 `no user found for
+    this email`; 401 `wrong password` (spec §6.3); 429 past the limits on
+    password checks. The email is compared as stored, else normalised. A
     session the request already carries is ended first, so a session id
-    planted before login is worthless (session fixation, OWASP).
+    planted before login is worthless (session fixation, OWASP). The new
+    session records the credential epoch read with the password hash it
+    was checked against, so a password changed meanwhile ends it.
     """
     auth = _session_auth()
     email = request.form.get('email')
@@ -40,7 +47,11 @@ def login() -> Tuple[str, int]:
     password = request.form.get('password')
     if password is None or password == "":
         return jsonify({"error": "password missing"}), 400
-    users = User.search({'email': email})
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return jsonify({"error": "password too long"}), 400
+    attempt = auth.limits.attempt(email, request.remote_addr) \
+        if auth.limits is not None else None
+    users = User.search_by_email(email)
     if not users:
         passwords.spend_verification(password)
         log_event("login_failed", email=email_digest(email),
@@ -51,8 +62,10 @@ def login() -> Tuple[str, int]:
         log_event("login_failed", email=email_digest(email),
                   reason="wrong_password")
         return jsonify({"error": "wrong password"}), 401
+    if attempt is not None:
+        auth.limits.succeeded(attempt)
     auth.destroy_session(request)
-    session_id = auth.create_session(user.id)
+    session_id = auth.create_session(user.id, epoch=user.auth_epoch)
     response = jsonify(user.to_json())
     auth.set_session_cookie(response, session_id)
     log_event("login", user=user.id)
@@ -75,3 +88,74 @@ def logout() -> Tuple[str, int]:
     user = getattr(request, "current_user", None)
     log_event("logout", user=getattr(user, "id", "-"))
     return response, 200
+
+
+def _caller() -> Tuple[SessionAuth, User, Optional[str]]:
+    """Return the session auth, the caller and its session's handle.
+
+    Answers 404 outside the session auth types.
+    """
+    auth = _session_auth()
+    user = getattr(request, "current_user", None)
+    if user is None:
+        abort(404)
+    session_id = auth.session_cookie(request)
+    handle = auth.handle_of(session_id) if session_id else None
+    return auth, user, handle
+
+
+def _stamp(moment: Optional[datetime]) -> Optional[str]:
+    """Return `moment` in the contract's timestamp format (UTC), or None."""
+    return None if moment is None else moment.strftime(TIMESTAMP_FORMAT)
+
+
+@app_views.route('/auth_session/sessions', methods=['GET'],
+                 strict_slashes=False)
+def list_sessions() -> Tuple[str, int]:
+    """GET /api/v1/auth_session/sessions: the caller's live sessions.
+
+    Returns 200 with a list of `{"id", "created_at", "last_seen",
+    "expires_at", "current"}`, oldest first: `id` is the session's handle
+    (the SHA-256 hex digest of its session id, never the id itself),
+    times are UTC in the contract's format (`expires_at` null when the
+    session does not expire), `current` tells the session of this request
+    (ASVS 5.0 7.5.2).
+    """
+    auth, user, current = _caller()
+    listed = [{"id": handle,
+               "created_at": _stamp(record.created_at),
+               "last_seen": _stamp(record.last_seen or record.created_at),
+               "expires_at": _stamp(auth.expires_at(record)),
+               "current": handle == current}
+              for handle, record in auth.live_sessions(user)]
+    return jsonify(listed), 200
+
+
+@app_views.route('/auth_session/sessions/<handle>', methods=['DELETE'],
+                 strict_slashes=False)
+def end_session(handle: str) -> Tuple[str, int]:
+    """DELETE /api/v1/auth_session/sessions/:id: end one of one's sessions.
+
+    Returns 200 `{}` (and clears the cookie when it is the current
+    session); 404 `{"error": "Not found"}` when the handle is not one of
+    the caller's sessions.
+    """
+    auth, user, current = _caller()
+    if not auth.revoke_session(user.id, handle):
+        abort(404)
+    response = jsonify({})
+    if handle == current:
+        auth.clear_session_cookie(response)
+    return response, 200
+
+
+@app_views.route('/auth_session/sessions', methods=['DELETE'],
+                 strict_slashes=False)
+def end_other_sessions() -> Tuple[str, int]:
+    """DELETE /api/v1/auth_session/sessions: end all but this session.
+
+    Returns 200 `{"revoked": <count>}`.
+    """
+    auth, user, current = _caller()
+    return jsonify({"revoked": auth.revoke_user_sessions(user.id,
+                                                         keep=current)}), 200

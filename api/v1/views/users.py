@@ -5,18 +5,25 @@ from typing import Optional, Tuple
 from flask import abort, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from api.v1.views import app_views
+from api.v1.views import app_views, policy_principal, require_reach
+from models.emails import MAX_EMAIL_LENGTH
+from models.store import DuplicateRecordError
 from models.user import User
 
 WRONG_FORMAT = {"error": "Wrong format"}
 NAME_FIELDS = ("first_name", "last_name")
+MAX_NAME_LENGTH = 256
+MAX_PASSWORD_LENGTH = 1024
+"""Longest password accepted, in characters: each argon2 input is CPU."""
+DUPLICATE_EMAIL = "email already registered"
 
 
 def _json_object() -> Optional[dict]:
     """Return the request's JSON body if it is an object, else None.
 
-    A non-JSON content type (415 since Flask 2.1, A29) or malformed JSON
-    gives None; a body over `MAX_CONTENT_LENGTH` keeps its 413.
+    A non-JSON content type (415 since Flask 2.1, A29), malformed or too
+    deeply nested JSON gives None; a body over `MAX_CONTENT_LENGTH` keeps
+    its 413.
     """
     try:
         body = request.get_json()
@@ -33,9 +40,40 @@ def _names_are_valid(body: dict) -> bool:
                for field in NAME_FIELDS)
 
 
+def _too_long(body: dict) -> Optional[str]:
+    """Return which field of `body` is over its limit, or None.
+
+    Limits: email 254 characters (RFC 5321), each name 256, password
+    1,024.
+    """
+    limits = [("email", MAX_EMAIL_LENGTH), ("password", MAX_PASSWORD_LENGTH)]
+    limits += [(field, MAX_NAME_LENGTH) for field in NAME_FIELDS]
+    for field, limit in limits:
+        value = body.get(field)
+        if isinstance(value, str) and len(value) > limit:
+            return "{} is longer than {} characters".format(field, limit)
+    return None
+
+
+def _stored_user(user_id: str) -> User:
+    """Return the user `user_id` the caller may reach, or answer 403/404."""
+    require_reach(user_id)
+    user = User.get(user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
 @app_views.route('/users', methods=['GET'], strict_slashes=False)
 def view_all_users() -> str:
-    """GET /api/v1/users: return the list of every user as JSON."""
+    """GET /api/v1/users: return the list of every user as JSON.
+
+    Under `USERS_POLICY=owner` a user who is not an administrator gets
+    only itself.
+    """
+    principal = policy_principal()
+    if principal is not None:
+        return jsonify([principal.to_json()])
     all_users = [user.to_json() for user in User.all()]
     return jsonify(all_users)
 
@@ -45,7 +83,8 @@ def view_one_user(user_id: str = None) -> str:
     """GET /api/v1/users/:id: return one user as JSON.
 
     `me` names the authenticated user; 404 when there is none (A4) or
-    when no user has this id.
+    when no user has this id; 403 for another user under
+    `USERS_POLICY=owner`.
     """
     if user_id is None:
         abort(404)
@@ -54,23 +93,19 @@ def view_one_user(user_id: str = None) -> str:
         if current is None:
             abort(404)
         return jsonify(current.to_json())
-    user = User.get(user_id)
-    if user is None:
-        abort(404)
-    return jsonify(user.to_json())
+    return jsonify(_stored_user(user_id).to_json())
 
 
 @app_views.route('/users/<user_id>', methods=['DELETE'], strict_slashes=False)
 def delete_user(user_id: str = None) -> Tuple[str, int]:
     """DELETE /api/v1/users/:id: delete the user and end its sessions.
 
-    Returns 200 `{}`, or 404 when no user has this id.
+    Returns 200 `{}`, or 404 when no user has this id (403 for another
+    user under `USERS_POLICY=owner`).
     """
     if user_id is None:
         abort(404)
-    user = User.get(user_id)
-    if user is None:
-        abort(404)
+    user = _stored_user(user_id)
     user.remove()
     return jsonify({}), 200
 
@@ -82,7 +117,8 @@ def create_user() -> Tuple[str, int]:
     Fields: `email` and `password` (required strings), `first_name` and
     `last_name` (optional strings). Returns 201 with the user, or 400 with
     `Wrong format`, `email missing`, `password missing` or
-    `Can't create User: <reason>` (spec §3).
+    `Can't create User: <reason>` (spec §3). An email equal to a stored
+    one once normalised (`models.emails`) is `email already registered`.
     """
     rj = _json_object()
     if rj is None:
@@ -98,11 +134,13 @@ def create_user() -> Tuple[str, int]:
         error = "email and password must be strings"
     elif not _names_are_valid(rj):
         error = "first_name and last_name must be strings"
+    else:
+        error = _too_long(rj)
     if error is None:
         try:
             with User.locked():
-                if User.search({"email": email}):
-                    error = "email already registered"
+                if User.search_by_email(email):
+                    error = DUPLICATE_EMAIL
                 else:
                     user = User()
                     user.email = email
@@ -111,6 +149,8 @@ def create_user() -> Tuple[str, int]:
                     user.last_name = rj.get("last_name")
                     user.save()
                     return jsonify(user.to_json()), 201
+        except DuplicateRecordError:
+            error = DUPLICATE_EMAIL
         except OSError as exc:
             error = "{}".format(exc)
     return jsonify({"error": "Can't create User: {}".format(error)}), 400
@@ -120,18 +160,22 @@ def create_user() -> Tuple[str, int]:
 def update_user(user_id: str = None) -> Tuple[str, int]:
     """PUT /api/v1/users/:id: change `first_name` and `last_name`.
 
-    Fields that are absent or null are kept. Returns 200 with the user,
-    404 when no user has this id, 400 `Wrong format` when the body is not
-    a JSON object or a name is not a string.
+    Fields that are absent or null are kept. Returns 200 with the user;
+    404 when no user has this id, or when it was deleted while the
+    request was read; 409 when another request changed the same name
+    meanwhile; 400 `Wrong format` when the body is not a JSON object or a
+    name is not a string, and `<field> is longer than 256 characters`.
+    Only the names are written: a PUT never writes back other fields.
     """
     if user_id is None:
         abort(404)
-    user = User.get(user_id)
-    if user is None:
-        abort(404)
+    user = _stored_user(user_id)
     rj = _json_object()
     if rj is None or not _names_are_valid(rj):
         return jsonify(WRONG_FORMAT), 400
+    too_long = _too_long({field: rj.get(field) for field in NAME_FIELDS})
+    if too_long is not None:
+        return jsonify({"error": too_long}), 400
     for field in NAME_FIELDS:
         if rj.get(field) is not None:
             setattr(user, field, rj.get(field))

@@ -1,0 +1,23 @@
+#!/usr/bin/env python3
+"""How emails are compared: one normalised form for "the same account"."""
+import unicodedata
+from typing import Optional
+
+MAX_EMAIL_LENGTH = 254
+"""The longest email accepted, in characters (RFC 5321 §4.5.3.1.3)."""
+
+
+def normalize_email(email: object) -> Optional[str]:
+    """Return the form under which two emails count as the same, or None.
+
+    Unicode NFKC with case folding (as PRECIS does, RFC 8265), with format
+    characters such as the zero-width space removed and surrounding white
+    space trimmed: `" Bob@HBTN.io"`, a fullwidth `Ｂｏｂ＠ｈｂｔｎ.ｉｏ` and
+    `bob@hbtn.io` all give `bob@hbtn.io`. None when `email` is not a str.
+    """
+    if not isinstance(email, str):
+        return None
+    text = unicodedata.normalize("NFKC", email)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    text = unicodedata.normalize("NFKC", text.strip().casefold())
+    return text.strip()

@@ -1,0 +1,545 @@
+#!/usr/bin/env python3
+"""SQL record store: users and sessions in PostgreSQL or SQLite.
+
+Chosen by `DATABASE_URL` (a SQLAlchemy 2 URL). Each model has a table
+whose columns are its contract fields; fields a script adds on its own
+live in a JSON `extra` column. The schema is made and upgraded by the
+Alembic migrations of `migrations/`, applied once per process before the
+first query (under a lock, so that two processes starting on an empty
+database do not race) and by `flask --app api.v1.app db-upgrade`.
+
+Writes are single statements or one transaction: an update is
+`UPDATE ... WHERE id = :id AND <each changed field> IS NOT DISTINCT FROM
+<the value read>`, so it can neither bring a deleted row back nor write
+over a newer value; emails are unique through a unique index on their
+normalised form, so a duplicate is refused by the database itself.
+"""
+import os
+import threading
+import weakref
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import (Any, Callable, ContextManager, Dict, Iterator, List,
+                    Optional, Sequence, Tuple)
+
+import orjson
+from sqlalchemy import (Boolean, Column, DateTime, Integer, MetaData, String,
+                        Table, Text, create_engine, event, func, or_, select)
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import (DBAPIError, IntegrityError, InterfaceError,
+                            OperationalError)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.sql.elements import ColumnElement
+
+from models.emails import normalize_email
+from models.store import (Delete, DuplicateRecordError, Insert, Operation,
+                          Record, RecordConflictError, RecordMissingError,
+                          RecordStore, StoreError, StoreUnavailableError,
+                          Update)
+
+MIGRATIONS_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    "migrations")
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S"
+_MIGRATION_LOCK_ID = 7_245_001
+
+metadata = MetaData()
+
+users = Table(
+    "users", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(255), nullable=False, unique=True),
+    Column("email", Text),
+    Column("email_key", Text),
+    Column("password_hash", Text),
+    Column("first_name", Text),
+    Column("last_name", Text),
+    Column("created_at", DateTime),
+    Column("updated_at", DateTime),
+    Column("auth_epoch", Integer),
+    Column("is_admin", Boolean),
+    Column("extra", Text),
+)
+
+user_sessions = Table(
+    "user_sessions", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(255), nullable=False, unique=True),
+    Column("session_id", Text),
+    Column("user_id", Text),
+    Column("created_at", DateTime),
+    Column("updated_at", DateTime),
+    Column("auth_epoch", Integer),
+    Column("extra", Text),
+)
+
+
+@dataclass(frozen=True)
+class _Mapping:
+    """How the records of one kind map to the columns of its table.
+
+    `fields` maps record keys to column names; `derived` maps a column to
+    the record key it is computed from and the function computing it (the
+    normalised email).
+    """
+
+    table: Table
+    fields: Dict[str, str]
+    derived: Dict[str, Tuple[str, Callable[[Any], Any]]] = field(
+        default_factory=dict)
+
+
+KINDS = {
+    "User": _Mapping(users, {
+        "id": "id", "email": "email", "_password": "password_hash",
+        "first_name": "first_name", "last_name": "last_name",
+        "created_at": "created_at", "updated_at": "updated_at",
+        "_auth_epoch": "auth_epoch", "_is_admin": "is_admin",
+    }, {"email_key": ("email", normalize_email)}),
+    "UserSession": _Mapping(user_sessions, {
+        "id": "id", "session_id": "session_id", "user_id": "user_id",
+        "created_at": "created_at", "updated_at": "updated_at",
+        "_auth_epoch": "auth_epoch",
+    }),
+}
+_PYTHON_TYPES = {Text: str, String: str, Integer: int, Boolean: bool}
+_stores: "weakref.WeakSet[SqlRecordStore]" = weakref.WeakSet()
+
+
+def engine_url(database_url: str) -> str:
+    """Return the SQLAlchemy URL to connect with for `database_url`.
+
+    `postgres://` (as 12-factor hosts pass it) and `postgresql://` use the
+    pinned psycopg 3 driver (`postgresql+psycopg://`; SQLAlchemy's own
+    default would be psycopg2); an explicit driver and `sqlite:///` URLs
+    are kept. Raises `ValueError` for any other database.
+    """
+    for plain in ("postgres://", "postgresql://"):
+        if database_url.startswith(plain):
+            return "postgresql+psycopg://" + database_url[len(plain):]
+    backend = database_url.split(":", 1)[0].split("+", 1)[0]
+    if backend not in ("postgresql", "sqlite"):
+        raise ValueError(
+            "DATABASE_URL must be a postgresql:// or sqlite:/// URL, not "
+            "{!r}".format(backend))
+    return database_url
+
+
+def _is_pg(engine: Engine) -> bool:
+    """Return True if `engine` talks to PostgreSQL."""
+    return engine.dialect.name == "postgresql"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
+    """Set WAL, a busy timeout and foreign keys on a new SQLite link."""
+    cursor = dbapi_connection.cursor()
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL",
+                   "busy_timeout=5000", "foreign_keys=ON"):
+        cursor.execute("PRAGMA " + pragma)
+    cursor.close()
+
+
+def _after_fork() -> None:
+    """In a forked child, drop connections inherited from the parent."""
+    for store in list(_stores):
+        store.forget_connections()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
+def _column_value(column: Column, value: Any, key: str) -> Any:
+    """Return `value` converted for `column`; raise `StoreError` if odd."""
+    if value is None:
+        return None
+    if isinstance(column.type, DateTime):
+        if isinstance(value, datetime):
+            return value
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value)
+            except ValueError:
+                pass
+    else:
+        wanted = _PYTHON_TYPES.get(type(column.type), str)
+        if isinstance(value, wanted) and not (
+                wanted is int and isinstance(value, bool)):
+            return value
+    raise StoreError("{} cannot be stored in column {}.{}: {!r}".format(
+        key, column.table.name, column.name, value))
+
+
+def _record_value(value: Any) -> Any:
+    """Return a column value as a record holds it (timestamps as text)."""
+    if isinstance(value, datetime):
+        return value.strftime(TIMESTAMP_FORMAT)
+    return value
+
+
+class SqlRecordStore(RecordStore):
+    """Records of `User` and `UserSession` in a SQL database.
+
+    One engine per process with a connection pool of `pool_size`
+    connections plus as many again on demand: a gunicorn sync worker
+    serves one request at a time, so a handful per worker is plenty and
+    several workers stay far below PostgreSQL's connection limit. Pooled
+    connections are checked before use (`pool_pre_ping`), so the store
+    recovers by itself after the database comes back; while it is away
+    every call raises `StoreUnavailableError`.
+    """
+
+    cached = False
+
+    def __init__(self, database_url: str, pool_size: int = 5) -> None:
+        """Create the engine for `database_url`; nothing connects yet.
+
+        Raises `ValueError` for an unsupported URL.
+        """
+        self.database_url = database_url
+        url = make_url(engine_url(database_url))
+        options: Dict[str, Any] = {"pool_pre_ping": True}
+        if url.get_backend_name() == "postgresql":
+            options.update(pool_size=max(1, pool_size),
+                           max_overflow=max(1, pool_size), pool_timeout=5,
+                           pool_recycle=1800,
+                           connect_args={"connect_timeout": 3})
+        self.url = url
+        self.engine = create_engine(url, **options)
+        if url.get_backend_name() == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._prepared = False
+        self._prepare_lock = threading.Lock()
+        _stores.add(self)
+
+    def location(self, kind: str) -> str:
+        """Return the table of `kind` and the database (no password)."""
+        table = KINDS[kind].table.name if kind in KINDS else kind
+        return "{} in {}".format(table, self.url.render_as_string(
+            hide_password=True))
+
+    def forget_connections(self) -> None:
+        """Drop pooled connections without closing them (after a fork)."""
+        self.engine.dispose(close=False)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def lock(self, kind: str) -> ContextManager[None]:
+        """Return a no-op: the database's own constraints serialise."""
+        return _NoLock()
+
+    def version(self, kind: str) -> None:
+        """Return None: a database is asked on every call."""
+        return None
+
+    def prepare(self) -> None:
+        """Create or upgrade the schema with the Alembic migrations.
+
+        Runs once per process, under a lock that excludes other processes
+        (PostgreSQL advisory lock; a lock file beside a SQLite database).
+        Raises `StoreUnavailableError` when the database is unreachable.
+        """
+        if self._prepared:
+            return
+        with self._prepare_lock:
+            if self._prepared:
+                return
+            self._run(self._upgrade)
+            self._prepared = True
+
+    def _upgrade(self, connection: Connection) -> None:
+        """Apply the migrations on `connection` (inside a transaction)."""
+        from alembic import command
+
+        if _is_pg(self.engine):
+            connection.exec_driver_sql(
+                "SELECT pg_advisory_xact_lock({})".format(
+                    _MIGRATION_LOCK_ID))
+            command.upgrade(migration_config(connection), "head")
+            return
+        database = self.url.database
+        if not database or database == ":memory:":
+            command.upgrade(migration_config(connection), "head")
+            return
+        from filelock import FileLock
+        with FileLock(os.path.abspath(database) + ".migrate.lock"):
+            command.upgrade(migration_config(connection), "head")
+
+    def _run(self, work: Callable[[Connection], Any]) -> Any:
+        """Run `work` in one transaction; map driver failures.
+
+        Raises `StoreUnavailableError` when the database cannot be reached
+        (a lost connection, a refused one, a timeout, a locked SQLite).
+        """
+        try:
+            with self.engine.begin() as connection:
+                return work(connection)
+        except IntegrityError as exc:
+            raise DuplicateRecordError(
+                "a record with this unique value already exists") from exc
+        except (OperationalError, InterfaceError, PoolTimeout) as exc:
+            raise StoreUnavailableError(
+                "the database cannot be reached") from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise StoreUnavailableError(
+                    "the database cannot be reached") from exc
+            raise StoreError("database error: {}".format(
+                str(exc.orig).splitlines()[0] if exc.orig else exc)) \
+                from exc
+
+    def _ready(self, kind: str) -> _Mapping:
+        """Prepare the schema if needed; return the mapping of `kind`."""
+        mapping = KINDS.get(kind)
+        if mapping is None:
+            raise StoreError("no table stores {} records".format(kind))
+        self.prepare()
+        return mapping
+
+    def get(self, kind: str, record_id: str) -> Optional[Record]:
+        """Return the record `record_id`, or None."""
+        mapping = self._ready(kind)
+        table = mapping.table
+
+        def work(connection: Connection) -> Optional[Record]:
+            """Select the row by its id."""
+            row = connection.execute(
+                select(table).where(table.c.id == record_id)).first()
+            return None if row is None else _to_record(mapping, row)
+        return self._run(work)
+
+    def find(self, kind: str, attributes: Record) -> List[Record]:
+        """Return the records whose fields equal `attributes`, in order.
+
+        Fields that are columns are matched by the database (with its
+        indexes); any other field makes it a scan.
+        """
+        mapping = self._ready(kind)
+        table = mapping.table
+        conditions = _conditions(mapping, attributes)
+        if conditions is None:
+            return [record for record in self.iterate(kind) if all(
+                record.get(key) == value
+                for key, value in attributes.items())]
+
+        def work(connection: Connection) -> List[Record]:
+            """Select the matching rows in insertion order."""
+            rows = connection.execute(select(table).where(
+                *conditions).order_by(table.c.seq))
+            return [_to_record(mapping, row) for row in rows]
+        return self._run(work)
+
+    def count(self, kind: str) -> int:
+        """Return the number of rows of `kind`."""
+        table = self._ready(kind).table
+        return self._run(lambda connection: connection.execute(
+            select(func.count()).select_from(table)).scalar_one())
+
+    def iterate(self, kind: str) -> Iterator[Record]:
+        """Yield every record of `kind` in insertion order."""
+        mapping = self._ready(kind)
+        table = mapping.table
+        rows = self._run(lambda connection: connection.execute(
+            select(table).order_by(table.c.seq)).all())
+        for row in rows:
+            yield _to_record(mapping, row)
+
+    def ids_older(self, kind: str, cutoffs: Dict[str, datetime],
+                  limit: Optional[int] = None) -> List[str]:
+        """Return ids of rows with a cutoff column missing or older."""
+        mapping = self._ready(kind)
+        table = mapping.table
+        clauses = []
+        for key, cutoff in cutoffs.items():
+            column = table.c[mapping.fields[key]]
+            clauses += [column < cutoff, column.is_(None)]
+        query = select(table.c.id).where(or_(*clauses)).order_by(
+            table.c.seq)
+        if limit is not None:
+            query = query.limit(limit)
+        return self._run(lambda connection: list(
+            connection.execute(query).scalars()))
+
+    def apply(self, kind: str, operations: Sequence[Operation]) -> List[int]:
+        """Apply `operations` in one transaction (all or nothing)."""
+        mapping = self._ready(kind)
+
+        def work(connection: Connection) -> List[int]:
+            """Run each operation on `connection`."""
+            return [self._apply_one(connection, mapping, op)
+                    for op in operations]
+        return self._run(work)
+
+    def _apply_one(self, connection: Connection, mapping: _Mapping,
+                   op: Operation) -> int:
+        """Run one operation; return the number of rows it touched."""
+        table = mapping.table
+        if isinstance(op, Delete):
+            total = 0
+            ids = list(op.ids)
+            for start in range(0, len(ids), 500):
+                total += connection.execute(table.delete().where(
+                    table.c.id.in_(ids[start:start + 500]))).rowcount
+            return total
+        if isinstance(op, Insert):
+            values = _to_row(mapping, op.record)
+            dialect = _dialect_insert(self.engine)
+            statement = dialect(table).values(**values)
+            statement = statement.on_conflict_do_update(
+                index_elements=[table.c.id],
+                set_={k: v for k, v in values.items() if k != "id"})
+            connection.execute(statement)
+            return 1
+        return self._update(connection, mapping, op)
+
+    @staticmethod
+    def _update(connection: Connection, mapping: _Mapping,
+                op: Update) -> int:
+        """Run a conditional UPDATE; raise if the row is gone or changed."""
+        table = mapping.table
+        conditions: List[ColumnElement] = [table.c.id == op.id]
+        values: Dict[str, Any] = {}
+        extra_changes, extra_expected = {}, {}
+        for key, value in op.changes.items():
+            if key in mapping.fields:
+                column = table.c[mapping.fields[key]]
+                values[column.name] = _column_value(column, value, key)
+            else:
+                extra_changes[key] = value
+        for key, value in op.expected.items():
+            if key in mapping.fields:
+                column = table.c[mapping.fields[key]]
+                conditions.append(column.is_not_distinct_from(
+                    _column_value(column, value, key)))
+            else:
+                extra_expected[key] = value
+        for name, (source, derive) in mapping.derived.items():
+            if source in op.changes:
+                values[name] = derive(op.changes[source])
+        if extra_changes or extra_expected:
+            old = connection.execute(select(table.c.extra).where(
+                table.c.id == op.id)).first()
+            if old is None:
+                raise RecordMissingError(
+                    "record {} no longer exists".format(op.id))
+            extra = orjson.loads(old.extra) if old.extra else {}
+            for key, value in extra_expected.items():
+                if extra.get(key) != value:
+                    raise RecordConflictError(
+                        "record {}: {} changed since it was read".format(
+                            op.id, key))
+            extra.update(extra_changes)
+            values["extra"] = orjson.dumps(extra).decode() if extra else None
+            conditions.append(table.c.extra.is_not_distinct_from(old.extra))
+        result = connection.execute(
+            table.update().where(*conditions).values(**values))
+        if result.rowcount == 1:
+            return 1
+        exists = connection.execute(
+            select(table.c.id).where(table.c.id == op.id)).first()
+        if exists is None:
+            raise RecordMissingError(
+                "record {} no longer exists".format(op.id))
+        raise RecordConflictError(
+            "record {} changed since it was read".format(op.id))
+
+
+class _NoLock:
+    """A context manager that holds nothing."""
+
+    def __enter__(self) -> None:
+        """Enter; nothing is locked."""
+
+    def __exit__(self, *exc_info: Any) -> None:
+        """Leave; nothing to release."""
+
+
+def _dialect_insert(engine: Engine) -> Callable[[Table], Any]:
+    """Return the INSERT construct with ON CONFLICT of the engine."""
+    if _is_pg(engine):
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def _to_row(mapping: _Mapping, record: Record) -> Dict[str, Any]:
+    """Return the column values that store `record`."""
+    table = mapping.table
+    values: Dict[str, Any] = {}
+    extra = {}
+    for key, value in record.items():
+        if key in mapping.fields:
+            column = table.c[mapping.fields[key]]
+            values[column.name] = _column_value(column, value, key)
+        else:
+            extra[key] = value
+    for name, (source, derive) in mapping.derived.items():
+        values[name] = derive(record.get(source))
+    values["extra"] = orjson.dumps(extra).decode() if extra else None
+    return values
+
+
+def _to_record(mapping: _Mapping, row: Any) -> Record:
+    """Return the record a row stores (extra fields after the columns)."""
+    values = row._mapping
+    record = {key: _record_value(values[column])
+              for key, column in mapping.fields.items()}
+    if values["extra"]:
+        record.update(orjson.loads(values["extra"]))
+    return record
+
+
+def _conditions(mapping: _Mapping,
+                attributes: Record) -> Optional[List[ColumnElement]]:
+    """Return WHERE clauses for `attributes`, or None if SQL cannot.
+
+    None when a field is not a column or a value is not of the column's
+    type (no stored value could equal it then, but a scan says so
+    without asking the database to compare mismatched types).
+    """
+    table = mapping.table
+    conditions = []
+    for key, value in attributes.items():
+        name = mapping.fields.get(key) or (
+            key if key in mapping.derived else None)
+        if name is None:
+            return None
+        column = table.c[name]
+        try:
+            converted = _column_value(column, value, key)
+        except StoreError:
+            return None
+        conditions.append(column.is_(None) if converted is None
+                          else column == converted)
+    return conditions
+
+
+def migration_config(connection: Optional[Connection] = None) -> Any:
+    """Return the Alembic configuration of `migrations/`.
+
+    With `connection`, the migrations run on it (inside its transaction);
+    without, `migrations/env.py` connects to `DATABASE_URL`.
+    """
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS_DIR)
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def schema_revision(store: SqlRecordStore) -> Tuple[Optional[str], str]:
+    """Return (the database's revision or None, the newest revision)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(migration_config()).get_current_head()
+
+    def work(connection: Connection) -> Optional[str]:
+        """Read the revision recorded in the database."""
+        return MigrationContext.configure(connection).get_current_revision()
+    return store._run(work), head
