@@ -1,6 +1,13 @@
-"""Shared fixtures: working folder, factory apps, clock and servers."""
+"""Shared fixtures: working folder, stores, factory apps, clock, servers.
+
+Tests that take the `database` fixture run three times: on the JSON files,
+on SQLite and on PostgreSQL. PostgreSQL (127.0.0.1:5432, user postgres)
+and Redis (127.0.0.1:6379, db 13) are real servers; when one cannot be
+reached its tests are skipped and the summary says how to enable them.
+"""
 import base64
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -17,11 +24,37 @@ from api.v1.app import create_app
 from api.v1.auth.session_auth import SessionAuth
 from api.v1.config import Settings
 from models import base, clock
+from models.store import JsonFileStore
 from models.user import User
 
 REPO = Path(__file__).resolve().parent.parent
 SESSION_TYPES = ["session_auth", "session_exp_auth", "session_db_auth"]
 ALL_TYPES = [None, "auth", "basic_auth"] + SESSION_TYPES
+STORES = ["json", "sqlite", "postgresql"]
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+HOW_TO_ENABLE = {
+    "postgresql": "PostgreSQL tests skipped: no server at {} (start it: "
+                  "pg_ctlcluster --skip-systemctl-redirect $(ls "
+                  "/etc/postgresql) main start, or set TEST_POSTGRES_URL)",
+    "redis": "Redis tests skipped: no server at {} (start it: redis-server "
+             "--daemonize yes --bind 127.0.0.1 --port 6379 --save '' "
+             "--appendonly no, or set TEST_REDIS_URL)",
+}
+_skipped_services: Dict[str, str] = {}
+
+
+def skip_service(name: str, url: str) -> None:
+    """Skip the running test because service `name` is unreachable."""
+    _skipped_services[name] = HOW_TO_ENABLE[name].format(url)
+    pytest.skip(_skipped_services[name])
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Say once per missing service how to enable its skipped tests."""
+    for line in _skipped_services.values():
+        terminalreporter.write_line(line)
 
 
 def reset_state() -> None:
@@ -38,8 +71,11 @@ def workdir(tmp_path, monkeypatch) -> Path:
     """Run each test in its own folder, so `.db_*.json` files land there."""
     monkeypatch.chdir(tmp_path)
     for name in ("AUTH_TYPE", "SESSION_NAME", "SESSION_DURATION",
-                 "SESSION_IDLE_TIMEOUT", "SESSION_COOKIE_SECURE"):
+                 "SESSION_IDLE_TIMEOUT", "SESSION_COOKIE_SECURE",
+                 "DATABASE_URL", "SESSION_STORE_URL",
+                 "RATELIMIT_STORAGE_URI", "USERS_POLICY"):
         monkeypatch.delenv(name, raising=False)
+    base.set_store(JsonFileStore())
     reset_state()
     yield tmp_path
     reset_state()
@@ -66,10 +102,88 @@ def frozen_clock(monkeypatch) -> Clock:
     return fake
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """Create a PostgreSQL database for this test run; drop it after."""
+    import psycopg
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True,
+                                connect_timeout=3)
+    except psycopg.OperationalError:
+        skip_service("postgresql", POSTGRES_ADMIN_URL)
+    name = "session_api_test_{}_{}".format(os.getpid(), secrets.token_hex(3))
+    admin.execute("CREATE DATABASE {}".format(name))
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    try:
+        yield url
+    finally:
+        for store in list(_postgres_stores):
+            store.close()
+        admin.execute("DROP DATABASE {} WITH (FORCE)".format(name))
+        admin.close()
+
+
+_postgres_stores: list = []
+
+
+@pytest.fixture(params=STORES)
+def database(request, workdir) -> Iterator[Optional[str]]:
+    """Run the test on one record store; yield its `DATABASE_URL` or None.
+
+    SQLite gets a new file per test; PostgreSQL one database per run,
+    emptied after each test.
+    """
+    if request.param == "json":
+        yield None
+        return
+    from models.sql_store import SqlRecordStore, user_sessions, users
+    if request.param == "sqlite":
+        url = "sqlite:///" + str(workdir / "test.db")
+        store = SqlRecordStore(url)
+    else:
+        url = request.getfixturevalue("postgres_url")
+        if not _postgres_stores:
+            _postgres_stores.append(SqlRecordStore(url))
+        store = _postgres_stores[0]
+        store.prepare()
+    base.set_store(store)
+    try:
+        yield url
+    finally:
+        if request.param == "postgresql":
+            with store.engine.begin() as connection:
+                connection.execute(users.delete())
+                connection.execute(user_sessions.delete())
+        base.set_store(JsonFileStore())
+
+
 @pytest.fixture
-def make_app():
-    """Return a builder of isolated apps: `make_app(auth_type, **settings)`."""
+def redis_url() -> Iterator[str]:
+    """Yield the URL of a Redis db reserved for tests, flushed around."""
+    import redis
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.flushdb()
+    except redis.ConnectionError:
+        skip_service("redis", REDIS_URL)
+    try:
+        yield REDIS_URL
+    finally:
+        client.flushdb()
+        client.close()
+
+
+@pytest.fixture
+def make_app(request):
+    """Return a builder of isolated apps: `make_app(auth_type, **settings)`.
+
+    Apps use the test's `database` store when it has one.
+    """
+    database_url = (request.getfixturevalue("database")
+                    if "database" in request.fixturenames else None)
+
     def build(auth_type: Optional[str] = None, **values):
+        values.setdefault("database_url", database_url)
         app = create_app(Settings(auth_type=auth_type, **values))
         app.config["TESTING"] = False
         return app
@@ -126,7 +240,10 @@ def run_script(script: str, cwd: Path, env: Optional[dict] = None,
 def server_env(extra: Optional[dict] = None) -> dict:
     """Return a child environment that can import the repository."""
     env = {k: v for k, v in os.environ.items()
-           if k not in ("AUTH_TYPE", "SESSION_NAME", "SESSION_DURATION")}
+           if k not in ("AUTH_TYPE", "SESSION_NAME", "SESSION_DURATION",
+                        "SESSION_IDLE_TIMEOUT", "DATABASE_URL",
+                        "SESSION_STORE_URL", "RATELIMIT_STORAGE_URI",
+                        "USERS_POLICY")}
     env["PYTHONPATH"] = str(REPO)
     env.update(extra or {})
     return env

@@ -1,4 +1,7 @@
-"""HTTP behaviour of every route under every AUTH_TYPE (Flask test client)."""
+"""HTTP behaviour of every route under every AUTH_TYPE (Flask test client).
+
+Every test runs on the JSON files, SQLite and PostgreSQL.
+"""
 import logging
 
 import pytest
@@ -12,6 +15,8 @@ from conftest import (ALL_TYPES, SESSION_TYPES, basic_header, create_user,
 UNAUTHORIZED = {"error": "Unauthorized"}
 FORBIDDEN = {"error": "Forbidden"}
 NOT_FOUND = {"error": "Not found"}
+
+pytestmark = pytest.mark.usefixtures("database")
 
 
 @pytest.fixture(params=ALL_TYPES, ids=str)

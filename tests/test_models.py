@@ -1,22 +1,32 @@
-"""Tests of Base, User and UserSession through their public methods."""
+"""Base, User and UserSession through their public methods, on every store.
+
+Each test runs on the JSON files, SQLite and PostgreSQL (the `database`
+fixture). What only the JSON files do is in `test_json_store.py`.
+"""
 import hashlib
-import json
-import os
-from datetime import datetime
+import subprocess
+import sys
+from datetime import datetime, timedelta
 
 import pytest
 
 from models import base
 from models.base import DATA, TIMESTAMP_FORMAT
-from models.store import CorruptStoreError
+from models.store import (DuplicateRecordError, RecordConflictError,
+                          RecordMissingError)
 from models.user import User
 from models.user_session import UserSession
-from conftest import create_user, reset_state
+from conftest import REPO, create_user, reset_state, server_env
+
+pytestmark = pytest.mark.usefixtures("database")
 
 
-def read_db(name="User"):
-    with open(".db_{}.json".format(name)) as handle:
-        return json.load(handle)
+def other_process(code: str, database, cwd) -> None:
+    """Run `code` in another Python process on the same store."""
+    env = server_env({"DATABASE_URL": database} if database else {})
+    result = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
 
 
 def test_to_json_public_and_serialized():
@@ -40,8 +50,9 @@ def test_equality_by_type_and_id():
 def test_timestamps_parse_and_reject():
     user = User(created_at="2017-09-25T01:55:17")
     assert user.created_at == datetime(2017, 9, 25, 1, 55, 17)
-    with pytest.raises(ValueError):
-        User(created_at="2017-09-25 01:55:17")
+    for bad in ("2017-09-25 01:55:17", "2017-09-25T01:55", "yesterday"):
+        with pytest.raises(ValueError):
+            User(created_at=bad)
 
 
 def test_never_loaded_class_does_not_raise():
@@ -53,43 +64,22 @@ def test_never_loaded_class_does_not_raise():
 
 
 def test_save_load_and_remove():
-    user = create_user("a@b.c", "pw")
-    stored = read_db()
-    assert list(stored) == [user.id]
-    assert os.stat(".db_User.json").st_mode & 0o777 == 0o600
-    assert stored[user.id]["email"] == "a@b.c"
+    user = create_user("a@b.c", "pw", first_name="Ann")
     reset_state()
     User.load_from_file()
     again = User.get(user.id)
-    assert again.email == "a@b.c" and again.is_valid_password("pw")
+    assert again.to_json() == user.to_json()
+    assert again.is_valid_password("pw")
     again.remove()
-    assert read_db() == {} and User.count() == 0
+    assert User.get(user.id) is None and User.count() == 0
 
 
-def test_fresh_process_save_adds_to_the_file():
-    first = create_user("first@b.c", "pw")
-    reset_state()                       # a new process, file not loaded
-    second = User(email="second@b.c")   # __init__ creates DATA["User"]
-    second.save()
-    assert set(read_db()) == {first.id, second.id}
-
-
-def test_explicit_load_resets_to_the_file():
+def test_explicit_load_resets_data():
     user = create_user("a@b.c", "pw")
     DATA["User"]["ghost"] = User(id="ghost")
     User.load_from_file()
     assert [u.id for u in User.all()] == [user.id]
-
-
-def test_another_writer_is_seen_without_reload():
-    user = create_user("a@b.c", "pw")
-    records = read_db()
-    records["other"] = dict(records[user.id], id="other", email="o@b.c")
-    with open(".db_User.json.new", "w") as handle:
-        json.dump(records, handle)
-    os.replace(".db_User.json.new", ".db_User.json")
-    assert User.count() == 2
-    assert User.search({"email": "o@b.c"})[0].id == "other"
+    assert "ghost" not in DATA["User"]
 
 
 def test_store_order_is_insertion_order():
@@ -107,6 +97,8 @@ def test_search_by_index_and_by_scan():
     assert User.search({"email": "a@b.c", "first_name": "Bob"}) == []
     assert User.search({"no_such_attribute": 1}) == []
     assert User.search({"email": ["unhashable"]}) == []
+    assert User.search({"email": 5}) == []
+    assert User.search({"last_name": None}) == [a, b]
     a.email = "new@b.c"
     a.save()
     assert User.search({"email": "a@b.c"}) == []
@@ -114,47 +106,13 @@ def test_search_by_index_and_by_scan():
     assert User.get(["unhashable"]) is None
 
 
-@pytest.mark.parametrize("content", [
-    "{not json", "[1, 2]", '{"x": 5}', '{"x": {"created_at": "bad"}}',
-    b"\xff\xfe\x00garbage",
-])
-def test_corrupt_file_raises_and_is_left_untouched(content):
-    mode = "wb" if isinstance(content, bytes) else "w"
-    with open(".db_User.json", mode) as handle:
-        handle.write(content)
-    before = open(".db_User.json", "rb").read()
-    with pytest.raises(CorruptStoreError) as info:
-        User.load_from_file()
-    assert ".db_User.json" in str(info.value)
-    assert "\n" not in str(info.value)
-    with pytest.raises(CorruptStoreError):
-        User(email="x@y.z").save()
-    assert open(".db_User.json", "rb").read() == before
-
-
-def test_failed_write_keeps_file_and_memory(monkeypatch):
-    user = create_user("a@b.c", "pw")
-    before = open(".db_User.json", "rb").read()
-
-    def broken_replace(src, dst):
-        raise OSError("disk full")
-    other = User(email="other@b.c")
-    with monkeypatch.context() as patch:
-        patch.setattr(os, "replace", broken_replace)
-        with pytest.raises(OSError):
-            other.save()
-    assert open(".db_User.json", "rb").read() == before
-    assert [u.id for u in User.all()] == [user.id]
-    assert [n for n in os.listdir(".") if n.endswith(".tmp")] == []
-
-
-def test_remove_many_writes_once():
+def test_remove_many_deletes_in_one_call():
     sessions = [UserSession(user_id="u", session_id=str(i)) for i in range(3)]
     for session in sessions:
         session.save()
     assert UserSession.remove_many([sessions[0].id, sessions[2].id,
                                     "unknown"]) == 2
-    assert list(read_db("UserSession")) == [sessions[1].id]
+    assert [s.id for s in UserSession.all()] == [sessions[1].id]
     assert UserSession.remove_many(["unknown"]) == 0
 
 
@@ -177,19 +135,19 @@ def test_password_is_argon2id_and_verifies():
 
 def test_legacy_sha256_hash_verifies_and_is_upgraded():
     legacy = hashlib.sha256(b"old pwd").hexdigest().lower()
-    with open(".db_User.json", "w") as handle:
-        json.dump({"u1": {"id": "u1", "email": "old@b.c",
-                          "_password": legacy,
-                          "created_at": "2017-09-25T01:55:17",
-                          "updated_at": "2017-09-25T01:55:17"}}, handle)
-    user = User.get("u1")
-    assert not user.is_valid_password("wrong")
-    assert user.password == legacy
-    assert user.is_valid_password("old pwd")
-    assert user.password.startswith("$argon2id$")
-    assert read_db()["u1"]["_password"].startswith("$argon2id$")
+    user = User(email="old@b.c", _password=legacy)
+    user.save()
     reset_state()
-    assert User.get("u1").is_valid_password("old pwd")
+    stored = User.get(user.id)
+    assert not stored.is_valid_password("wrong")
+    assert stored.password == legacy
+    assert stored.is_valid_password("old pwd")
+    assert stored.password.startswith("$argon2id$")
+    reset_state()
+    again = User.get(user.id)
+    assert again.password.startswith("$argon2id$")
+    assert again.is_valid_password("old pwd")
+    assert again.auth_epoch == user.auth_epoch   # a rehash revokes nothing
 
 
 def test_display_name():
@@ -206,8 +164,142 @@ def test_user_session_json_keys():
                                       "user_id", "session_id"}
 
 
-def test_set_store_swaps_the_record_store():
-    from models.store import JsonFileStore
-    create_user("a@b.c", "pw")
-    base.set_store(JsonFileStore())
+def test_save_of_a_new_object_inserts_and_replaces_by_id():
+    user = create_user("a@b.c", "pw", first_name="Ann")
+    copy = User(id=user.id, email="a@b.c", first_name="Copy")
+    copy.save()                          # new object: the contract's save
     assert User.count() == 1
+    assert User.get(user.id).first_name == "Copy"
+
+
+def test_a_stale_object_never_brings_a_deleted_record_back():
+    user = create_user("a@b.c", "pw")
+    stale = User.get(user.id)
+    User.get(user.id).remove()
+    stale.first_name = "Back"
+    with pytest.raises(RecordMissingError):
+        stale.save()
+    assert User.get(user.id) is None and User.count() == 0
+
+
+def test_an_update_writes_only_the_fields_it_changed(database, workdir):
+    user = create_user("a@b.c", "old password")
+    stale = User.get(user.id)
+    other_process(
+        "from models.user import User\n"
+        "u = User.get({!r})\n"
+        "u.password = 'new password'\n"
+        "u.save()\n".format(user.id), database, workdir)
+    stale.first_name = "Renamed"
+    stale.save()                         # changes only first_name
+    fresh = User.get(user.id)
+    assert fresh.first_name == "Renamed"
+    assert fresh.is_valid_password("new password")
+    assert not fresh.is_valid_password("old password")
+
+
+def test_a_field_changed_meanwhile_is_a_conflict(database, workdir):
+    user = create_user("a@b.c", "pw", first_name="Ann")
+    stale = User.get(user.id)
+    other_process(
+        "from models.user import User\n"
+        "u = User.get({!r})\n"
+        "u.first_name = 'Other'\n"
+        "u.save()\n".format(user.id), database, workdir)
+    stale.first_name = "Mine"
+    with pytest.raises(RecordConflictError):
+        stale.save()
+    assert User.get(user.id).first_name == "Other"
+
+
+def test_a_rehash_never_brings_back_a_password_changed_meanwhile(
+        database, workdir):
+    legacy = hashlib.sha256(b"old pwd").hexdigest()
+    user = User(email="old@b.c", _password=legacy)
+    user.save()
+    stale = User.get(user.id)
+    other_process(
+        "from models.user import User\n"
+        "u = User.get({!r})\n"
+        "u.password = 'new pwd'\n"
+        "u.save()\n".format(user.id), database, workdir)
+    assert stale.is_valid_password("old pwd")   # checked what it read
+    fresh = User.get(user.id)
+    assert fresh.is_valid_password("new pwd")
+    assert not fresh.is_valid_password("old pwd")
+
+
+def test_a_password_change_moves_the_epoch_on():
+    user = create_user("a@b.c", "pw")
+    first = user.auth_epoch
+    user.first_name = "Ann"
+    user.save()
+    assert User.get(user.id).auth_epoch == first
+    user.password = "new"
+    user.save()
+    assert User.get(user.id).auth_epoch == first + 1
+    user.revoke_sessions()
+    assert User.get(user.id).auth_epoch == first + 2
+
+
+def test_emails_normalise_for_search_by_email():
+    user = create_user("Bob@HBTN.io", "pw")
+    for variant in ("Bob@HBTN.io", "bob@hbtn.io", " bob@hbtn.io ",
+                    "bob\u200b@hbtn.io", "\uff42\uff4f\uff42@hbtn.io"):
+        assert User.search_by_email(variant) == [user], variant
+    assert User.search({"email": "bob@hbtn.io"}) == []    # contract: exact
+    assert User.search_by_email("ann@hbtn.io") == []
+    assert User.search_by_email(None) == []
+
+
+def test_ids_older_than_finds_expired_records():
+    old = UserSession(user_id="u", session_id="old",
+                      created_at=datetime(2020, 1, 1))
+    old.save()
+    new = UserSession(user_id="u", session_id="new")
+    new.save()
+    cutoff = {"created_at": datetime.utcnow() - timedelta(days=1)}
+    assert UserSession.ids_older_than(cutoff) == [old.id]
+
+
+def test_save_many_writes_every_object():
+    users = [User(email="u{}@b.c".format(i)) for i in range(3)]
+    User.save_many(users)
+    assert sorted(u.id for u in User.all()) == sorted(u.id for u in users)
+
+
+def test_set_store_swaps_the_record_store(tmp_path):
+    from models.sql_store import SqlRecordStore
+    create_user("a@b.c", "pw")
+    other = SqlRecordStore("sqlite:///" + str(tmp_path / "other.db"))
+    base.set_store(other)
+    assert base.get_store() is other
+    assert User.count() == 0
+    create_user("b@b.c", "pw")
+    assert [u.email for u in User.all()] == ["b@b.c"]
+
+
+def test_sql_store_refuses_a_second_user_with_the_same_email(database):
+    create_user("bob@hbtn.io", "pw")
+    twin = User(email=" BOB@hbtn.io")
+    if database is None:
+        twin.save()                      # the contract: save() allows it
+        assert User.count() == 2
+        return
+    with pytest.raises(DuplicateRecordError):
+        twin.save()
+    assert User.count() == 1
+
+
+def test_a_checker_process_on_an_empty_database(database, workdir):
+    other_process(
+        "from models.user import User\n"
+        "User.load_from_file()\n"
+        "u = User(email='x@y.z')\n"
+        "u.save()\n"
+        "print(User.count())\n", database, workdir)
+    assert [u.email for u in User.all()] == ["x@y.z"]
+
+
+def test_repo_is_importable_from_a_scratch_folder(workdir):
+    assert (REPO / "models" / "base.py").exists()
