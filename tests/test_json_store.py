@@ -53,8 +53,8 @@ def test_a_change_of_same_size_and_time_is_seen_by_its_inode():
     text = open(".db_User.json").read().replace('"Ann"', '"Bob"')
     with open(".db_User.json.new", "w") as handle:
         handle.write(text)
-    os.utime(".db_User.json.new", ns=(before.st_atime_ns,
-                                       before.st_mtime_ns))
+    times = (before.st_atime_ns, before.st_mtime_ns)
+    os.utime(".db_User.json.new", ns=times)
     os.replace(".db_User.json.new", ".db_User.json")
     after = os.stat(".db_User.json")
     assert (after.st_size, after.st_mtime_ns) == (before.st_size,
