@@ -19,6 +19,7 @@ from typing import Dict, Iterator, Optional
 
 import pytest
 import requests
+from hypothesis import settings as hypothesis_settings
 
 from api.v1.app import create_app
 from api.v1.auth.session_auth import SessionAuth
@@ -43,6 +44,11 @@ HOW_TO_ENABLE = {
              "--appendonly no, or set TEST_REDIS_URL)",
 }
 _skipped_services: Dict[str, str] = {}
+
+hypothesis_settings.register_profile("ci", derandomize=True,
+                                     print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 def skip_service(name: str, url: str) -> None:

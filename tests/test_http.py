@@ -19,6 +19,11 @@ NOT_FOUND = {"error": "Not found"}
 pytestmark = pytest.mark.usefixtures("database")
 
 
+def answer(response):
+    """Return the status and the JSON body of `response`."""
+    return response.status_code, response.get_json()
+
+
 @pytest.fixture(params=ALL_TYPES, ids=str)
 def any_client(request, make_app):
     return make_app(request.param).test_client()
@@ -27,8 +32,8 @@ def any_client(request, make_app):
 def test_open_routes_under_every_auth(any_client):
     for path in ("/api/v1/status", "/api/v1/status/"):
         response = any_client.get(path)
-        assert response.status_code == 200
-        assert response.get_json() == {"status": "OK"}
+        assert (response.status_code, response.get_json()) == (
+            200, {"status": "OK"})
         assert response.content_type == "application/json"
         assert response.headers["Access-Control-Allow-Origin"] == "*"
     response = any_client.get("/api/v1/unauthorized")
@@ -40,7 +45,7 @@ def test_open_routes_under_every_auth(any_client):
 @pytest.mark.parametrize("auth_type", ALL_TYPES[1:])
 def test_guard_without_and_with_bad_credentials(make_app, auth_type):
     client = make_app(auth_type).test_client()
-    assert client.get("/api/v1/users").get_json() == UNAUTHORIZED
+    assert answer(client.get("/api/v1/users")) == (401, UNAUTHORIZED)
     assert client.get("/api/v1/nope").status_code == 401
     for header in ("Test", "Basic test", "Basic", "Basic ////"):
         response = client.get("/api/v1/users",
@@ -56,9 +61,9 @@ def test_no_auth_means_no_filter(make_app):
     create_user()
     client = make_app(None).test_client()
     assert len(client.get("/api/v1/users").get_json()) == 1
-    assert client.get("/api/v1/nope").get_json() == NOT_FOUND
-    assert client.get("/api/v1/users/me").get_json() == NOT_FOUND   # A4
-    assert login(client).get_json() == NOT_FOUND
+    assert answer(client.get("/api/v1/nope")) == (404, NOT_FOUND)
+    assert answer(client.get("/api/v1/users/me")) == (404, NOT_FOUND)  # A4
+    assert answer(login(client)) == (404, NOT_FOUND)
     response = client.delete("/api/v1/auth_session/logout")
     assert (response.status_code, response.get_json()) == (404, NOT_FOUND)
 
@@ -76,12 +81,13 @@ def test_basic_auth_flow(make_app):
     headers = basic_header("bob@hbtn.io", "H0lbertonSchool98!")
     assert headers["Authorization"] == \
         "Basic Ym9iQGhidG4uaW86SDBsYmVydG9uU2Nob29sOTgh"
-    users = client.get("/api/v1/users", headers=headers).get_json()
-    assert [u["id"] for u in users] == [user.id]
-    me = client.get("/api/v1/users/me", headers=headers).get_json()
-    assert me == user.to_json()
-    assert client.get("/api/v1/nope", headers=headers).get_json() == \
-        NOT_FOUND
+    users = client.get("/api/v1/users", headers=headers)
+    assert users.status_code == 200
+    assert [u["id"] for u in users.get_json()] == [user.id]
+    me = client.get("/api/v1/users/me", headers=headers)
+    assert answer(me) == (200, user.to_json())
+    assert answer(client.get("/api/v1/nope", headers=headers)) == (
+        404, NOT_FOUND)
     wrong = basic_header("bob@hbtn.io", "nope")
     assert client.get("/api/v1/users", headers=wrong).status_code == 403
     client.set_cookie("_my_session_id", "anything")
@@ -107,10 +113,19 @@ def test_session_login_flow(make_app, auth_type):
     assert response.status_code == 405 and b"<" in response.data
     post = client.post
     url = "/api/v1/auth_session/login"
-    assert post(url).get_json() == {"error": "email missing"}
-    assert post(url, data={"email": ""}).status_code == 400
+    response = post(url)
+    assert (response.status_code, response.get_json()) == (
+        400, {"error": "email missing"})
+    response = post(url, data={"email": ""})
+    assert (response.status_code, response.get_json()) == (
+        400, {"error": "email missing"})
     response = post(url, data={"email": "guillaume@hbtn.io"})
-    assert response.get_json() == {"error": "password missing"}
+    assert (response.status_code, response.get_json()) == (
+        400, {"error": "password missing"})
+    response = post(url, data={"email": "guillaume@hbtn.io",
+                               "password": ""})
+    assert (response.status_code, response.get_json()) == (
+        400, {"error": "password missing"})
     response = post(url, data={"email": "guillaume@hbtn.io",
                                "password": "test"})
     assert (response.status_code, response.get_json()) == (
@@ -121,11 +136,10 @@ def test_session_login_flow(make_app, auth_type):
         401, {"error": "wrong password"})
     response = post(url + "/", data={"email": "bobsession@hbtn.io",
                                      "password": "fake pwd"})
-    assert response.status_code == 200
-    assert response.get_json() == user.to_json()
+    assert answer(response) == (200, user.to_json())
     session_id = session_id_of(response)
     assert len(session_id) == 36
-    assert client.get("/api/v1/users/me").get_json() == user.to_json()
+    assert answer(client.get("/api/v1/users/me")) == (200, user.to_json())
     basic = basic_header("bobsession@hbtn.io", "fake pwd")
     assert client.get("/api/v1/users", headers=basic).status_code == 200
     assert client.get("/api/v1/auth_session/logout").status_code == 405
@@ -149,7 +163,8 @@ def test_json_login_body_is_email_missing(make_app):
     client = make_app("session_auth").test_client()
     response = client.post("/api/v1/auth_session/login",
                            json={"email": "a", "password": "b"})
-    assert response.get_json() == {"error": "email missing"}
+    assert (response.status_code, response.get_json()) == (
+        400, {"error": "email missing"})
 
 
 def test_custom_session_name(make_app):
@@ -174,9 +189,9 @@ def test_every_login_makes_a_new_session_and_old_ones_stay(make_app):
 
 def test_stats_counts_users(make_app):
     client = make_app(None).test_client()
-    assert client.get("/api/v1/stats").get_json() == {"users": 0}
+    assert answer(client.get("/api/v1/stats")) == (200, {"users": 0})
     create_user()
-    assert client.get("/api/v1/stats/").get_json() == {"users": 1}
+    assert answer(client.get("/api/v1/stats/")) == (200, {"users": 1})
 
 
 def test_users_crud(make_app):
@@ -188,9 +203,9 @@ def test_users_crud(make_app):
     assert set(created) == {"id", "email", "first_name", "last_name",
                             "created_at", "updated_at"}
     user_id = created["id"]
-    assert client.get("/api/v1/users/" + user_id).get_json() == created
-    assert client.get("/api/v1/users").get_json() == [created]
-    assert client.get("/api/v1/users/nope").get_json() == NOT_FOUND
+    assert answer(client.get("/api/v1/users/" + user_id)) == (200, created)
+    assert answer(client.get("/api/v1/users")) == (200, [created])
+    assert answer(client.get("/api/v1/users/nope")) == (404, NOT_FOUND)
     response = client.put("/api/v1/users/" + user_id,
                           json={"last_name": "Lee", "first_name": None,
                                 "email": "ignored@b.c"})
@@ -204,7 +219,7 @@ def test_users_crud(make_app):
     response = client.delete("/api/v1/users/" + user_id)
     assert (response.status_code, response.get_json()) == (200, {})
     assert client.delete("/api/v1/users/" + user_id).status_code == 404
-    assert client.get("/api/v1/users").get_json() == []
+    assert answer(client.get("/api/v1/users")) == (200, [])
 
 
 @pytest.mark.parametrize("kwargs, error", [

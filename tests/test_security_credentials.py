@@ -61,8 +61,8 @@ def test_account_is_locked_after_repeated_failures(make_app):
     for _ in range(5):
         assert fail(client).status_code == 401
     response = fail(client, password="H0lberton!")       # right password
-    assert response.status_code == 429
-    assert response.get_json() == {"error": "Too many requests"}
+    assert (response.status_code, response.get_json()) == (
+        429, {"error": "Too many requests"})
     assert 1 <= int(response.headers["Retry-After"]) <= 61
     assert fail(client, email="BOB@hbtn.io").status_code == 429
     other = fail(client, email="ann@hbtn.io")            # another account

@@ -67,7 +67,12 @@ def test_default_body_limit_is_one_mebibyte(make_app):
     client = make_app(None).test_client()
     response = client.post("/api/v1/users", data=b"x" * (1024 * 1024 + 1),
                            content_type="application/json")
-    assert response.status_code == 413
+    assert (response.status_code, response.get_json()) == (
+        413, {"error": "Content too large"})
+    response = client.post("/api/v1/users", data=b"x" * (1024 * 1024),
+                           content_type="application/json")
+    assert (response.status_code, response.get_json()) == (
+        400, {"error": "Wrong format"})
 
 
 def test_unhandled_error_is_json_500_and_logged(make_app, monkeypatch,

@@ -144,17 +144,26 @@ def test_purge_command(make_app, frozen_clock):
     assert plain.invoke(args=["purge-sessions"]).exit_code != 0
 
 
-def cookie_header(response):
-    return [h for h in response.headers.getlist("Set-Cookie")
-            if h.startswith("_my_session_id=")][0]
+def cookie_of(response, name="_my_session_id"):
+    """Return the parsed Set-Cookie of `name`: value and attributes."""
+    from http.cookies import SimpleCookie
+    for header in response.headers.getlist("Set-Cookie"):
+        jar = SimpleCookie()
+        jar.load(header)
+        if name in jar:
+            morsel = jar[name]
+            attributes = {key: morsel[key] for key in morsel.keys()
+                          if morsel[key]}
+            return morsel.value, attributes
+    raise AssertionError("no {} cookie".format(name))
 
 
 def test_cookie_flags_default(make_app):
     create_user()
-    header = cookie_header(login(make_app("session_auth").test_client()))
-    assert "HttpOnly" in header and "SameSite=Lax" in header
-    assert "Path=/" in header
-    assert "Secure" not in header and "Max-Age" not in header
+    value, attributes = cookie_of(login(make_app("session_auth")
+                                        .test_client()))
+    assert attributes == {"path": "/", "httponly": True, "samesite": "Lax"}
+    assert len(value) == 36
 
 
 def test_cookie_secure_and_max_age(make_app):
@@ -162,11 +171,96 @@ def test_cookie_secure_and_max_age(make_app):
     app = make_app("session_exp_auth", session_duration=600,
                    session_cookie_secure=True)
     client = app.test_client()
-    header = cookie_header(login(client))
-    assert "Secure" in header and "Max-Age=600" in header
+    _, set_on_login = cookie_of(login(client))
+    assert set_on_login["max-age"] == "600" and set_on_login["secure"]
     response = client.delete("/api/v1/auth_session/logout")
-    cleared = cookie_header(response)
-    assert cleared.startswith("_my_session_id=;") and "Max-Age=0" in cleared
+    value, cleared = cookie_of(response)
+    assert value == "" and cleared["max-age"] == "0"
+    assert "1970" in cleared["expires"]
+    for flag in ("path", "httponly", "samesite", "secure"):
+        assert cleared[flag] == set_on_login[flag], flag
+
+
+def test_logout_clears_the_cookie_with_the_login_cookie_path(make_app):
+    create_user()
+    client = make_app("session_auth").test_client()
+    _, set_on_login = cookie_of(login(client))
+    _, cleared = cookie_of(client.delete("/api/v1/auth_session/logout"))
+    assert cleared["path"] == set_on_login["path"] == "/"
+    assert client.get("/api/v1/users/me").status_code == 401
+
+
+def test_session_ids_are_random_uuid4(make_app):
+    import uuid
+    auth = SessionAuth(Settings())
+    ids = [auth.create_session("u") for _ in range(256)]
+    assert len(set(ids)) == 256
+    parsed = [uuid.UUID(i) for i in ids]
+    assert all(u.version == 4 and str(u) == i for u, i in zip(parsed, ids))
+    random_bits = (1 << 128) - 1 ^ (0xF << 76) ^ (0x3 << 62)
+    ones = zeros = 0
+    for u in parsed:
+        ones |= u.int & random_bits
+        zeros |= ~u.int & random_bits
+    assert ones == zeros == random_bits     # every random bit varies
+
+
+@pytest.mark.parametrize("auth_type", ["session_exp_auth",
+                                       "session_db_auth"])
+def test_the_idle_timeout_ends_a_session_just_after_it(make_app, auth_type,
+                                                       frozen_clock):
+    create_user()
+    app = make_app(auth_type, session_duration=3600,
+                   session_idle_timeout=40)
+    session_id = session_id_of(login(app.test_client()))
+    frozen_clock.advance(40)                   # exactly the timeout: alive
+    assert status_with(app, session_id) == 200
+    frozen_clock.advance(41)                   # touched at 40, idle 41 s
+    assert status_with(app, session_id) == 403
+
+
+@pytest.mark.parametrize("auth_type", ["session_exp_auth",
+                                       "session_db_auth"])
+def test_use_is_written_every_twentieth_of_the_idle_timeout(
+        make_app, auth_type, frozen_clock):
+    create_user()
+    app = make_app(auth_type, session_duration=3600,
+                   session_idle_timeout=100)
+    auth = app.extensions["session_api.auth"]
+    session_id = session_id_of(login(app.test_client()))
+    started = auth.store.get(session_id).last_seen
+    frozen_clock.advance(4)
+    assert status_with(app, session_id) == 200
+    assert auth.store.get(session_id).last_seen == started     # < 5 s
+    frozen_clock.advance(1)
+    assert status_with(app, session_id) == 200
+    assert auth.store.get(session_id).last_seen == frozen_clock.now
+
+
+def test_an_empty_session_name_means_the_default(monkeypatch, make_app):
+    from api.v1.config import load_settings
+    monkeypatch.setenv("SESSION_NAME", "")
+    assert load_settings().session_name == "_my_session_id"
+    create_user()
+    app = make_app("session_auth", **{
+        "session_name": load_settings().session_name})
+    value, _ = cookie_of(login(app.test_client()), "_my_session_id")
+    assert value
+
+
+def test_the_clock_is_utc_whatever_the_time_zone(monkeypatch):
+    import time
+    from datetime import datetime, timezone
+    from models import clock
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")        # UTC+14
+    time.tzset()
+    try:
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        assert abs((clock.utcnow() - now).total_seconds()) < 5
+        assert clock.utcnow().tzinfo is None
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
 
 
 def test_secure_flag_from_the_environment(monkeypatch):
