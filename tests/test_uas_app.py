@@ -1,4 +1,6 @@
 """Routes of the user authentication service through the Flask test client."""
+from http.cookies import SimpleCookie
+
 import pytest
 
 from uas import service_module
@@ -26,11 +28,25 @@ def login(client, email="bob@me.com", password="mySuperPwd"):
                                           "password": password})
 
 
+def session_cookie(response):
+    """Parse the one Set-Cookie header of `response`; return its morsel."""
+    headers = response.headers.getlist("Set-Cookie")
+    assert len(headers) == 1, headers
+    jar = SimpleCookie()
+    jar.load(headers[0])
+    assert list(jar) == ["session_id"], headers
+    return jar["session_id"]
+
+
 def cookie_of(response):
-    header = response.headers["Set-Cookie"]
-    assert header.startswith("session_id=") and "Path=/" in header
-    assert "HttpOnly" in header
-    return header.split(";")[0].split("=", 1)[1]
+    """Check the login cookie's attributes; return the session id."""
+    morsel = session_cookie(response)
+    assert morsel["path"] == "/"
+    assert morsel["httponly"] is True
+    assert morsel["samesite"] == "Lax"
+    assert not morsel["max-age"] and not morsel["expires"]   # browser session
+    assert morsel.value
+    return morsel.value
 
 
 def test_index(client):
@@ -90,6 +106,24 @@ def test_new_login_replaces_the_session(client):
     cookie_of(login(client))
     client.set_cookie("session_id", first)
     assert client.get("/profile").status_code == 403
+
+
+def test_login_cookie_attributes(client):
+    register(client)
+    response = login(client)
+    assert response.status_code == 200
+    morsel = session_cookie(response)
+    assert (morsel["path"], morsel["httponly"], morsel["samesite"]) == (
+        "/", True, "Lax")
+    assert client.get("/profile").get_json() == {"email": "bob@me.com"}
+
+
+def test_unknown_email_with_the_dummy_password_is_401(client):
+    register(client)
+    response = login(client, email="nobody@me.com",
+                     password="dummy password for timing")
+    assert response.status_code == 401
+    assert "Set-Cookie" not in response.headers
 
 
 @pytest.mark.parametrize("cookie", ["", "nope"])

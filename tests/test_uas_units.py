@@ -1,6 +1,7 @@
 """Unit tests of the service's User, DB and Auth, as scripts use them."""
 import subprocess
 import sys
+import uuid
 
 import bcrypt
 import pytest
@@ -18,6 +19,20 @@ def db(workdir):
 @pytest.fixture
 def auth(workdir):
     return service_module("auth").Auth()
+
+
+@pytest.fixture
+def checkpw_calls(monkeypatch):
+    """Count the calls of `bcrypt.checkpw` (auth.py calls it through the
+    bcrypt module, so patching the module attribute sees them)."""
+    calls = []
+    real = bcrypt.checkpw
+
+    def spy(password, hashed):
+        calls.append(password)
+        return real(password, hashed)
+    monkeypatch.setattr(bcrypt, "checkpw", spy)
+    return calls
 
 
 def test_user_table_printout(workdir):
@@ -107,6 +122,42 @@ def test_valid_login(auth):
     assert auth.valid_login(None, "x") is False
     assert auth.valid_login("bob@bob.com", None) is False
     assert auth.valid_login("bob@bob.com", "x" * 100) is False
+
+
+def test_unknown_email_never_logs_in_even_with_the_dummy_password(auth):
+    auth.register_user("bob@bob.com", "MyPwdOfBob")
+    assert auth.valid_login("nobody@bob.com",
+                            "dummy password for timing") is False
+    assert auth.valid_login("nobody@bob.com", "MyPwdOfBob") is False
+
+
+def test_unknown_email_costs_one_bcrypt_check(auth, checkpw_calls):
+    auth.register_user("bob@bob.com", "MyPwdOfBob")
+    assert auth.valid_login("bob@bob.com", "wrong") is False
+    assert len(checkpw_calls) == 1
+    assert auth.valid_login("nobody@bob.com", "wrong") is False
+    assert len(checkpw_calls) == 2                  # same cost: no timing leak
+
+
+def test_ids_and_tokens_are_random_uuid4(auth):
+    auth.register_user("bob@bob.com", "pwd")
+    generate = service_module("auth")._generate_uuid
+    groups = {
+        "_generate_uuid": [generate() for _ in range(50)],
+        "session ids": [auth.create_session("bob@bob.com")
+                        for _ in range(50)],
+        "reset tokens": [auth.get_reset_password_token("bob@bob.com")
+                         for _ in range(50)]}
+    for name, values in groups.items():
+        parsed = [uuid.UUID(value) for value in values]
+        assert [str(u) for u in parsed] == values, name
+        assert all(u.version == 4 and u.variant == uuid.RFC_4122
+                   for u in parsed), name
+        assert len(set(values)) == 50, name
+        # uuid1 repeats the node (MAC) and the clock sequence; uuid4
+        # draws those bits at random like the rest.
+        assert len({u.node for u in parsed}) == 50, name
+        assert len({u.clock_seq for u in parsed}) > 25, name
 
 
 def test_sessions(auth):
