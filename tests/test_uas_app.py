@@ -168,3 +168,18 @@ def test_reset_password_flow(client):
     assert login(client).status_code == 401
     assert login(client, password="n3w").status_code == 200
     assert put(**good).status_code == 403
+
+
+def test_password_reset_ends_the_session(client):
+    register(client)
+    session_id = cookie_of(login(client))
+    assert client.get("/profile").status_code == 200
+    token = client.post("/reset_password", data={
+        "email": "bob@me.com"}).get_json()["reset_token"]
+    response = client.put("/reset_password", data={
+        "email": "bob@me.com", "reset_token": token, "new_password": "n3w"})
+    assert (response.status_code, response.get_json()) == (
+        200, {"email": "bob@me.com", "message": "Password updated"})
+    client.set_cookie("session_id", session_id)
+    assert client.get("/profile").status_code == 403
+    assert client.delete("/sessions").status_code == 403

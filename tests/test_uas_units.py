@@ -195,6 +195,15 @@ def test_reset_password(auth):
     assert auth.get_email_from_reset_token(token) is None
 
 
+def test_password_reset_ends_the_session(auth):
+    user = auth.register_user("bob@bob.com", "old")
+    session_id = auth.create_session("bob@bob.com")
+    token = auth.get_reset_password_token("bob@bob.com")
+    assert auth.get_user_from_session_id(session_id).id == user.id
+    auth.update_password(token, "new")
+    assert auth.get_user_from_session_id(session_id) is None
+
+
 def test_null_token_never_resets_someone(auth):
     auth.register_user("first@bob.com", "pwd")
     with pytest.raises(ValueError):

@@ -135,9 +135,11 @@ class Auth:
     def update_password(self, reset_token: str, password: str) -> None:
         """Set the password of the user holding `reset_token`.
 
-        The token is used up. Raises `ValueError` when `reset_token` is
-        None, empty or unknown, or the password is over 72 bytes; nothing
-        changes then.
+        The token is used up and the user's session ends: whoever held
+        the old password may hold its session too (OWASP Forgot Password
+        and Session Management Cheat Sheets). Raises `ValueError` when
+        `reset_token` is None, empty or unknown, or the password is over
+        72 bytes; nothing changes then.
         """
         if not isinstance(reset_token, str) or not reset_token:
             raise ValueError("a reset token is required")
@@ -146,4 +148,4 @@ class Auth:
         except NoResultFound:
             raise ValueError("invalid reset token")
         self._db.update_user(user.id, hashed_password=_hash_password(password),
-                             reset_token=None)
+                             reset_token=None, session_id=None)
