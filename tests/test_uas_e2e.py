@@ -1,8 +1,11 @@
 """The user authentication service as a real server process."""
+import sqlite3
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import bcrypt
 import requests
 
 from conftest import live_server, server_env
@@ -56,4 +59,48 @@ def test_concurrent_logins_and_profile_reads(workdir):
     assert 500 not in statuses
     assert statuses.count(403) == 12 * 4          # only the "nope" cookies
     assert statuses.count(200) == 12 * 4 * 6
+    assert "Traceback" not in server.output()
+
+
+def stored_hash(workdir, email):
+    """Read a user's bcrypt hash straight from the server's `a.db`."""
+    with sqlite3.connect(str(workdir / "a.db")) as connection:
+        (hashed,) = connection.execute(
+            "SELECT hashed_password FROM users WHERE email = ?",
+            (email,)).fetchone()
+    return hashed if isinstance(hashed, bytes) else hashed.encode()
+
+
+def test_reset_token_is_single_use_under_concurrency(workdir):
+    email = "bob@me.com"
+    passwords = ["n3w-{}".format(i) for i in range(10)]
+    with start(workdir) as server:
+        url = server.url
+        assert requests.post(url + "/users", data={
+            "email": email, "password": "old"}).status_code == 200
+        token = requests.post(url + "/reset_password", data={
+            "email": email}).json()["reset_token"]
+        go = threading.Barrier(len(passwords))
+
+        def reset(password):
+            go.wait()
+            return requests.put(url + "/reset_password", data={
+                "email": email, "reset_token": token,
+                "new_password": password}, timeout=30)
+
+        with ThreadPoolExecutor(max_workers=len(passwords)) as pool:
+            responses = list(pool.map(reset, passwords))
+        statuses = [r.status_code for r in responses]
+        assert sorted(statuses) == [200] + [403] * 9, statuses
+        winner = passwords[statuses.index(200)]
+        assert responses[statuses.index(200)].json() == {
+            "email": email, "message": "Password updated"}
+        hashed = stored_hash(workdir, email)
+        assert [p for p in passwords + ["old"]
+                if bcrypt.checkpw(p.encode(), hashed)] == [winner]
+        assert requests.post(url + "/sessions", data={
+            "email": email, "password": winner}).status_code == 200
+        for loser in [p for p in passwords if p != winner][:3] + ["old"]:
+            assert requests.post(url + "/sessions", data={
+                "email": email, "password": loser}).status_code == 401
     assert "Traceback" not in server.output()

@@ -1,7 +1,9 @@
 """Unit tests of the service's User, DB and Auth, as scripts use them."""
 import subprocess
 import sys
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import bcrypt
 import pytest
@@ -202,6 +204,46 @@ def test_password_reset_ends_the_session(auth):
     assert auth.get_user_from_session_id(session_id).id == user.id
     auth.update_password(token, "new")
     assert auth.get_user_from_session_id(session_id) is None
+
+
+def test_reset_token_is_single_use_under_concurrency(auth):
+    auth.register_user("bob@bob.com", "old")
+    token = auth.get_reset_password_token("bob@bob.com")
+    passwords = ["new{}".format(i) for i in range(10)]
+    start = threading.Barrier(len(passwords))
+
+    def reset(password):
+        start.wait()
+        try:
+            auth.update_password(token, password)
+            return password
+        except ValueError:
+            return None
+    with ThreadPoolExecutor(max_workers=len(passwords)) as pool:
+        results = list(pool.map(reset, passwords))
+    winners = [p for p in results if p is not None]
+    assert len(winners) == 1, results
+    assert [p for p in passwords + ["old"]
+            if auth.valid_login("bob@bob.com", p)] == winners
+
+
+def test_consume_reset_token(db):
+    user = db.add_user("a@b.c", "x")
+    db.update_user(user.id, reset_token="t", session_id="s")
+    assert db.consume_reset_token(user.id, "other") is False
+    assert db.consume_reset_token(user.id + 1, "t") is False
+    assert db.consume_reset_token(user.id, None) is False
+    with pytest.raises(ValueError):
+        db.consume_reset_token(user.id, "t", metadata="y")
+    found = db.find_user_by(id=user.id)
+    assert (found.hashed_password, found.reset_token) == ("x", "t")
+    assert db.consume_reset_token(user.id, "t", hashed_password="y",
+                                  session_id=None) is True
+    found = db.find_user_by(email="a@b.c")
+    assert (found.hashed_password, found.reset_token, found.session_id) == (
+        "y", None, None)
+    assert db.consume_reset_token(user.id, "t", hashed_password="z") is False
+    assert db.find_user_by(id=user.id).hashed_password == "y"
 
 
 def test_null_token_never_resets_someone(auth):

@@ -137,9 +137,11 @@ class Auth:
 
         The token is used up and the user's session ends: whoever held
         the old password may hold its session too (OWASP Forgot Password
-        and Session Management Cheat Sheets). Raises `ValueError` when
-        `reset_token` is None, empty or unknown, or the password is over
-        72 bytes; nothing changes then.
+        and Session Management Cheat Sheets). The token is consumed by one
+        conditional update, so of concurrent calls with one token exactly
+        one succeeds. Raises `ValueError` when `reset_token` is None,
+        empty, unknown or already used, or the password is over 72 bytes;
+        nothing changes then.
         """
         if not isinstance(reset_token, str) or not reset_token:
             raise ValueError("a reset token is required")
@@ -147,5 +149,9 @@ class Auth:
             user = self._db.find_user_by(reset_token=reset_token)
         except NoResultFound:
             raise ValueError("invalid reset token")
-        self._db.update_user(user.id, hashed_password=_hash_password(password),
-                             reset_token=None, session_id=None)
+        # bcrypt takes ~0.2 s, so hash before the update, not inside it.
+        hashed = _hash_password(password)
+        if not self._db.consume_reset_token(user.id, reset_token,
+                                            hashed_password=hashed,
+                                            session_id=None):
+            raise ValueError("invalid reset token")

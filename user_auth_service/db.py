@@ -86,6 +86,40 @@ class DB:
                 setattr(user, key, value)
             self._commit()
 
+    def consume_reset_token(self, user_id: int, reset_token: str,
+                            **kwargs) -> bool:
+        """Use up `reset_token` of user `user_id` and set the given columns.
+
+        One conditional `UPDATE users SET ..., reset_token = NULL WHERE
+        id = :user_id AND reset_token = :reset_token`, so of several
+        concurrent callers with one token exactly one matches the row,
+        even across processes sharing `a.db` (OWASP Forgot Password Cheat
+        Sheet: tokens are single-use). `user_id` is an int, `reset_token`
+        a str; the keyword arguments are column values. Returns True if
+        the token was consumed, False if no row matched (unknown, used or
+        None/empty token, unknown id); nothing changes then. Raises
+        `ValueError` for a keyword that is not a column, before anything
+        changes.
+        """
+        columns = User.__table__.columns.keys()
+        for key in kwargs:
+            if key not in columns:
+                raise ValueError("{} is not a column of users".format(key))
+        # None would compile to IS NULL and match every token-less user.
+        if not isinstance(reset_token, str) or not reset_token:
+            return False
+        values = dict(kwargs, reset_token=None)
+        with self._lock:
+            try:
+                matched = self._session.query(User).filter(
+                    User.id == user_id, User.reset_token == reset_token
+                ).update(values, synchronize_session="evaluate")
+            except SQLAlchemyError:
+                self._session.rollback()
+                raise
+            self._commit()
+            return matched == 1
+
     def _commit(self) -> None:
         """Commit the session, rolling back if the commit fails."""
         try:
