@@ -1,6 +1,7 @@
 """Routes of the user authentication service through the Flask test client."""
 from http.cookies import SimpleCookie
 
+import bcrypt
 import pytest
 
 from uas import service_module
@@ -183,3 +184,45 @@ def test_password_reset_ends_the_session(client):
     client.set_cookie("session_id", session_id)
     assert client.get("/profile").status_code == 403
     assert client.delete("/sessions").status_code == 403
+
+
+def assert_429(response):
+    assert (response.status_code, response.get_json()) == (
+        429, {"message": "too many requests"})
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+    assert "Set-Cookie" not in response.headers
+
+
+def test_login_throttled_per_email(client, monkeypatch):
+    register(client)
+    checks = []
+    real = bcrypt.checkpw
+    monkeypatch.setattr(bcrypt, "checkpw",
+                        lambda *args: checks.append(1) or real(*args))
+    for i in range(5):
+        assert login(client, password="wrong{}".format(i)).status_code == 401
+    assert len(checks) == 5
+    assert_429(login(client, password="wrong"))
+    assert_429(login(client))                          # even the right one
+    assert_429(login(client, email=" BOB@me.com"))
+    assert len(checks) == 5
+    other = client.application.test_client()
+    assert login(other, email="alice@me.com").status_code == 401
+
+
+def test_successful_logins_are_not_throttled(client):
+    register(client)
+    assert [login(client).status_code for _ in range(8)] == [200] * 8
+    assert [login(client, password="x").status_code
+            for _ in range(5)] == [401] * 5
+    assert_429(login(client))
+
+
+def test_login_throttled_per_address(service):
+    first, second = service.app.test_client(), service.app.test_client()
+    first.environ_base["REMOTE_ADDR"] = "192.0.2.1"
+    second.environ_base["REMOTE_ADDR"] = "192.0.2.2"
+    for i in range(20):
+        assert login(first, email="u{}@me.com".format(i)).status_code == 401
+    assert_429(login(first, email="fresh@me.com"))
+    assert login(second, email="fresh@me.com").status_code == 401

@@ -104,3 +104,32 @@ def test_reset_token_is_single_use_under_concurrency(workdir):
             assert requests.post(url + "/sessions", data={
                 "email": email, "password": loser}).status_code == 401
     assert "Traceback" not in server.output()
+
+
+def test_parallel_login_guesses_are_throttled(workdir):
+    with start(workdir) as server:
+        url = server.url
+        assert requests.post(url + "/users", data={
+            "email": "bob@me.com", "password": "right"}).status_code == 200
+        go = threading.Barrier(20)
+
+        def guess(i):
+            go.wait()
+            return requests.post(url + "/sessions", data={
+                "email": "bob@me.com", "password": "guess{}".format(i)},
+                timeout=30)
+
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            responses = list(pool.map(guess, range(20)))
+        statuses = [r.status_code for r in responses]
+        # A 401 is one bcrypt check; 429 is answered before any check.
+        assert statuses.count(401) <= 5, statuses
+        assert statuses.count(429) >= 15, statuses
+        assert statuses.count(401) + statuses.count(429) == 20
+        for response in responses:
+            if response.status_code == 429:
+                assert response.json() == {"message": "too many requests"}
+                assert int(response.headers["Retry-After"]) >= 1
+        assert requests.post(url + "/sessions", data={
+            "email": "bob@me.com", "password": "right"}).status_code == 429
+    assert "Traceback" not in server.output()

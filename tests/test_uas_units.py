@@ -2,6 +2,7 @@
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -251,3 +252,83 @@ def test_null_token_never_resets_someone(auth):
     with pytest.raises(ValueError):
         auth.update_password(None, "hacked")
     assert auth.valid_login("first@bob.com", "pwd")
+
+
+def parallel(count, call):
+    """Run `call(i)` for i in range(count) in threads released together."""
+    go = threading.Barrier(count)
+
+    def run(i):
+        go.wait()
+        return call(i)
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def test_login_burst_gets_five_password_checks(auth, checkpw_calls):
+    auth.register_user("bob@bob.com", "right")
+    outcomes = parallel(20, lambda i: auth.throttled_login(
+        "bob@bob.com", "wrong{}".format(i), "10.0.0.1"))
+    assert len(checkpw_calls) == 5
+    checked = [o for o in outcomes if o.retry_after is None]
+    refused = [o for o in outcomes if o.retry_after is not None]
+    assert len(checked) == 5 and not any(o.valid for o in checked)
+    assert len(refused) == 15
+    assert all(not o.valid and 1 <= o.retry_after <= 60 for o in refused)
+    # Throttled before the check: even the right password is refused.
+    outcome = auth.throttled_login("bob@bob.com", "right", "10.0.0.2")
+    assert (outcome.valid, outcome.retry_after is not None) == (False, True)
+    assert len(checkpw_calls) == 5
+
+
+def test_login_throttle_ignores_email_case_and_spaces(auth, checkpw_calls):
+    auth.register_user("bob@bob.com", "right")
+    for email in ["bob@bob.com", "BOB@bob.com", " bob@bob.com",
+                  "Bob@Bob.Com ", "bob@BOB.com"]:
+        outcome = auth.throttled_login(email, "wrong", "10.0.0.1")
+        assert (outcome.valid, outcome.retry_after) == (False, None)
+    assert auth.throttled_login("bob@bob.com", "wrong",
+                                "10.0.0.9").retry_after >= 1
+    assert len(checkpw_calls) == 5
+
+
+def test_successful_logins_do_not_count(auth):
+    auth.register_user("bob@bob.com", "right")
+    for _ in range(4):
+        assert auth.throttled_login("bob@bob.com", "wrong",
+                                    "10.0.0.1").retry_after is None
+    for _ in range(8):
+        assert auth.throttled_login("bob@bob.com", "right",
+                                    "10.0.0.1") == (True, None)
+    assert auth.throttled_login("bob@bob.com", "wrong",
+                                "10.0.0.1") == (False, None)
+    assert auth.throttled_login("bob@bob.com", "wrong",
+                                "10.0.0.1").retry_after >= 1
+
+
+def test_address_limit_spans_emails(auth, checkpw_calls):
+    for i in range(20):
+        outcome = auth.throttled_login("user{}@bob.com".format(i), "wrong",
+                                       "10.0.0.1")
+        assert outcome == (False, None)
+    assert auth.throttled_login("fresh@bob.com", "wrong",
+                                "10.0.0.1").retry_after >= 1
+    assert len(checkpw_calls) == 20
+    assert auth.throttled_login("fresh@bob.com", "wrong",
+                                "10.0.0.2") == (False, None)
+
+
+def test_login_throttle_window_passes(workdir):
+    throttle = service_module("throttle").LoginThrottle(
+        per_email="2/second", per_address="10/second")
+    # Start just after a second boundary, so the window does not turn
+    # over between the hits.
+    time.sleep(1 - time.time() % 1 + 0.01)
+    assert throttle.acquire("a@b.c", "10.0.0.1") == 0
+    assert throttle.acquire("a@b.c", "10.0.0.1") == 0
+    assert throttle.acquire("a@b.c", "10.0.0.1") == 1
+    throttle.refund("a@b.c", "10.0.0.1")
+    assert throttle.acquire("a@b.c", "10.0.0.1") == 0
+    assert throttle.acquire("a@b.c", "10.0.0.1") == 1
+    time.sleep(1.05)
+    assert throttle.acquire("a@b.c", "10.0.0.1") == 0

@@ -13,6 +13,7 @@ from flask import Flask, Response, abort, jsonify, redirect, request
 from auth import MAX_PASSWORD_BYTES, Auth
 
 SESSION_COOKIE = "session_id"
+TOO_MANY_REQUESTS = {"message": "too many requests"}
 
 app = Flask(__name__)
 AUTH = Auth()
@@ -54,11 +55,23 @@ def login() -> Response:
     """POST /sessions: log in with form fields `email` and `password`.
 
     Returns 200 `logged in` and sets the `session_id` cookie (HttpOnly,
-    SameSite=Lax); 401 for missing fields or wrong credentials.
+    SameSite=Lax); 401 for missing fields or wrong credentials; 429
+    `{"message": "too many requests"}` with `Retry-After` (seconds) once
+    the email or the client address has used up its failed logins. The
+    address is the TCP peer's: behind a proxy, wrap the app in Werkzeug's
+    ProxyFix, or every client shares the proxy's limit.
     """
     email = request.form.get("email")
     password = request.form.get("password")
-    if not email or not password or not AUTH.valid_login(email, password):
+    if not email or not password:
+        abort(401)
+    outcome = AUTH.throttled_login(email, password, request.remote_addr)
+    if outcome.retry_after is not None:
+        response = jsonify(TOO_MANY_REQUESTS)
+        response.status_code = 429
+        response.headers["Retry-After"] = str(outcome.retry_after)
+        return response
+    if not outcome.valid:
         abort(401)
     session_id = AUTH.create_session(email)
     response = jsonify({"email": email, "message": "logged in"})

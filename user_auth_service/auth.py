@@ -2,12 +2,13 @@
 """Auth module: registration, logins, sessions and password resets."""
 import threading
 import uuid
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import bcrypt
 from sqlalchemy.orm.exc import NoResultFound
 
 from db import DB
+from throttle import LoginThrottle
 from user import User
 
 MAX_PASSWORD_BYTES = 72
@@ -27,6 +28,18 @@ def _generate_uuid() -> str:
     return str(uuid.uuid4())
 
 
+class LoginOutcome(NamedTuple):
+    """The answer of `Auth.throttled_login` to one login attempt.
+
+    `valid` is True for the right email and password. `retry_after` is
+    None when the password was checked, or the seconds (an int, at least 1)
+    to wait when the attempt was refused unchecked by the throttle.
+    """
+
+    valid: bool
+    retry_after: Optional[int] = None
+
+
 class Auth:
     """Auth class to interact with the authentication database."""
 
@@ -35,6 +48,7 @@ class Auth:
         self._db = DB()
         self._register_lock = threading.Lock()
         self._dummy_hash: Optional[bytes] = None
+        self._throttle = LoginThrottle()
 
     def register_user(self, email: str, password: str) -> User:
         """Register `email` with `password` and return the new `User`.
@@ -72,6 +86,27 @@ class Auth:
         except ValueError:
             return False
         return bool(matches) and hashed is not None
+
+    def throttled_login(self, email: str, password: str,
+                        address: Optional[str]) -> LoginOutcome:
+        """Check a login like `valid_login`, within the login limits.
+
+        `email` and `password` are the login's strings, `address` the
+        client's IP address (str, or None when unknown). The attempt is
+        counted per email (stripped, lower-cased) and per address before
+        the password is checked; over a limit (5 per email, 20 per
+        address, per minute) it is refused without a bcrypt check. A
+        successful login gives its count back, so only failures count
+        (OWASP Authentication Cheat Sheet). Returns a `LoginOutcome`;
+        never raises.
+        """
+        wait = self._throttle.acquire(email, address)
+        if wait:
+            return LoginOutcome(False, wait)
+        valid = self.valid_login(email, password)
+        if valid:
+            self._throttle.refund(email, address)
+        return LoginOutcome(valid, None)
 
     def create_session(self, email: str) -> str:
         """Give user `email` a new session id and return it.
