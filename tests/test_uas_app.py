@@ -226,3 +226,41 @@ def test_login_throttled_per_address(service):
         assert login(first, email="u{}@me.com".format(i)).status_code == 401
     assert_429(login(first, email="fresh@me.com"))
     assert login(second, email="fresh@me.com").status_code == 401
+
+
+MIB = 1024 * 1024
+
+
+def multipart_body(size, email="bob@me.com", password="mySuperPwd"):
+    """Return a multipart/form-data body of exactly `size` bytes: the
+    register fields plus one file part padded to the size."""
+    head = "".join(
+        "--XyZ\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n"
+        "{}\r\n".format(name, value)
+        for name, value in (("email", email), ("password", password)))
+    head += ("--XyZ\r\nContent-Disposition: form-data; name=\"file\"; "
+             "filename=\"f.bin\"\r\n"
+             "Content-Type: application/octet-stream\r\n\r\n")
+    tail = "\r\n--XyZ--\r\n"
+    padding = size - len(head) - len(tail)
+    body = head.encode() + b"x" * padding + tail.encode()
+    assert len(body) == size
+    return body
+
+
+def post_multipart(client, path, body):
+    return client.post(path, data=body,
+                       content_type="multipart/form-data; boundary=XyZ")
+
+
+def test_request_bodies_over_1_mib_are_413(client):
+    for size in (MIB + 1, 30 * MIB):
+        response = post_multipart(client, "/users", multipart_body(size))
+        assert response.status_code == 413, size
+    response = client.post("/sessions", data=b"x" * (MIB + 1),
+                           content_type="application/octet-stream")
+    assert response.status_code == 413
+    response = post_multipart(client, "/users", multipart_body(MIB))
+    assert (response.status_code, response.get_json()) == (
+        200, {"email": "bob@me.com", "message": "user created"})
+    assert client.application.config["MAX_CONTENT_LENGTH"] == MIB

@@ -3,7 +3,8 @@
 
 Run `python3 app.py`; it serves on `API_HOST`:`API_PORT` (default
 0.0.0.0:5000), without debug mode or reloader. Request bodies are form
-fields; the session travels in the cookie `session_id`.
+fields, at most `MAX_BODY_BYTES` (1 MiB; larger ones get 413); the session
+travels in the cookie `session_id`.
 """
 import os
 from typing import Tuple
@@ -14,8 +15,12 @@ from auth import MAX_PASSWORD_BYTES, Auth
 
 SESSION_COOKIE = "session_id"
 TOO_MANY_REQUESTS = {"message": "too many requests"}
+MAX_BODY_BYTES = 1024 * 1024
 
 app = Flask(__name__)
+# Every form of this service is a few short fields; a larger body is an
+# attack on memory or disk (OWASP Denial of Service Cheat Sheet).
+app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
 AUTH = Auth()
 
 
