@@ -24,7 +24,7 @@ def test_main_py_is_silent_and_passes(workdir):
             env=server_env({"API_HOST": "127.0.0.1", "API_PORT": port}),
             capture_output=True, text=True, timeout=120)
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
-    assert (workdir / "a.db").exists()
+    assert (workdir / "a.db").stat().st_mode & 0o777 == 0o600
 
 
 def test_concurrent_logins_and_profile_reads(workdir):

@@ -1,4 +1,6 @@
 """Unit tests of the service's User, DB and Auth, as scripts use them."""
+import os
+import stat
 import subprocess
 import sys
 import threading
@@ -57,6 +59,32 @@ def test_user_table_printout(workdir):
 def test_db_lands_in_the_working_directory(db, workdir):
     db.add_user("a@b.c", "x")
     assert (workdir / "a.db").exists()
+
+
+@pytest.fixture
+def usual_umask():
+    """Run with the common umask 022, under which new files get 0644."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def mode_of(path):
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_db_file_is_private_to_its_owner(workdir, usual_umask):
+    db = service_module("db").DB()
+    db.add_user("a@b.c", "x")
+    db.update_user(1, session_id="s", reset_token="t")
+    assert mode_of(workdir / "a.db") == 0o600
+
+
+def test_db_tightens_an_existing_file(workdir, usual_umask):
+    (workdir / "a.db").write_bytes(b"")
+    os.chmod(workdir / "a.db", 0o644)
+    service_module("db").DB().add_user("a@b.c", "x")
+    assert mode_of(workdir / "a.db") == 0o600
 
 
 def test_add_user_ids(db):
