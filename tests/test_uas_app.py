@@ -1,4 +1,6 @@
 """Routes of the user authentication service through the Flask test client."""
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from http.cookies import SimpleCookie
 
 import bcrypt
@@ -117,6 +119,23 @@ def test_login_cookie_attributes(client):
     assert (morsel["path"], morsel["httponly"], morsel["samesite"]) == (
         "/", True, "Lax")
     assert client.get("/profile").get_json() == {"email": "bob@me.com"}
+
+
+def test_logout_clears_the_cookie(client):
+    register(client)
+    login_cookie = session_cookie(login(client))
+    response = client.delete("/sessions")
+    assert (response.status_code, response.headers["Location"]) == (302, "/")
+    morsel = session_cookie(response)
+    assert morsel.value == ""
+    assert morsel["max-age"] == "0"
+    assert parsedate_to_datetime(morsel["expires"]) < datetime.now(
+        timezone.utc)
+    assert morsel["path"] == login_cookie["path"] == "/"
+    assert morsel["domain"] == login_cookie["domain"] == ""
+    assert (morsel["httponly"], morsel["samesite"]) == (True, "Lax")
+    assert client.get_cookie("session_id") is None         # jar dropped it
+    assert client.get("/profile").status_code == 403
 
 
 def test_unknown_email_with_the_dummy_password_is_401(client):

@@ -14,6 +14,9 @@ from flask import Flask, Response, abort, jsonify, redirect, request
 from auth import MAX_PASSWORD_BYTES, Auth
 
 SESSION_COOKIE = "session_id"
+# One set of attributes for setting and clearing the cookie: a browser
+# deletes a cookie only when the path and domain match.
+COOKIE_FLAGS = {"path": "/", "httponly": True, "samesite": "Lax"}
 TOO_MANY_REQUESTS = {"message": "too many requests"}
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -80,8 +83,7 @@ def login() -> Response:
         abort(401)
     session_id = AUTH.create_session(email)
     response = jsonify({"email": email, "message": "logged in"})
-    response.set_cookie(SESSION_COOKIE, session_id, path="/",
-                        httponly=True, samesite="Lax")
+    response.set_cookie(SESSION_COOKIE, session_id, **COOKIE_FLAGS)
     return response
 
 
@@ -89,13 +91,18 @@ def login() -> Response:
 def logout() -> Response:
     """DELETE /sessions: end the session of the cookie, redirect to `/`.
 
-    Returns 302 to `/`; 403 when the cookie is missing, empty or stale.
+    Returns 302 to `/` and clears the `session_id` cookie (empty value,
+    `Max-Age=0`, expiry in the past, the login cookie's `Path=/`), so the
+    browser drops the dead id (OWASP Session Management Cheat Sheet);
+    403 when the cookie is missing, empty or stale.
     """
     user = AUTH.get_user_from_session_id(request.cookies.get(SESSION_COOKIE))
     if user is None:
         abort(403)
     AUTH.destroy_session(user.id)
-    return redirect("/")
+    response = redirect("/")
+    response.delete_cookie(SESSION_COOKIE, **COOKIE_FLAGS)
+    return response
 
 
 @app.route("/profile", methods=["GET"])
