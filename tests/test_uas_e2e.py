@@ -1,8 +1,11 @@
 """The user authentication service as a real server process."""
+import sqlite3
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import bcrypt
 import requests
 
 from conftest import live_server, server_env
@@ -21,7 +24,7 @@ def test_main_py_is_silent_and_passes(workdir):
             env=server_env({"API_HOST": "127.0.0.1", "API_PORT": port}),
             capture_output=True, text=True, timeout=120)
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
-    assert (workdir / "a.db").exists()
+    assert (workdir / "a.db").stat().st_mode & 0o777 == 0o600
 
 
 def test_concurrent_logins_and_profile_reads(workdir):
@@ -56,4 +59,77 @@ def test_concurrent_logins_and_profile_reads(workdir):
     assert 500 not in statuses
     assert statuses.count(403) == 12 * 4          # only the "nope" cookies
     assert statuses.count(200) == 12 * 4 * 6
+    assert "Traceback" not in server.output()
+
+
+def stored_hash(workdir, email):
+    """Read a user's bcrypt hash straight from the server's `a.db`."""
+    with sqlite3.connect(str(workdir / "a.db")) as connection:
+        (hashed,) = connection.execute(
+            "SELECT hashed_password FROM users WHERE email = ?",
+            (email,)).fetchone()
+    return hashed if isinstance(hashed, bytes) else hashed.encode()
+
+
+def test_reset_token_is_single_use_under_concurrency(workdir):
+    email = "bob@me.com"
+    passwords = ["n3w-{}".format(i) for i in range(10)]
+    with start(workdir) as server:
+        url = server.url
+        assert requests.post(url + "/users", data={
+            "email": email, "password": "old"}).status_code == 200
+        token = requests.post(url + "/reset_password", data={
+            "email": email}).json()["reset_token"]
+        go = threading.Barrier(len(passwords))
+
+        def reset(password):
+            go.wait()
+            return requests.put(url + "/reset_password", data={
+                "email": email, "reset_token": token,
+                "new_password": password}, timeout=30)
+
+        with ThreadPoolExecutor(max_workers=len(passwords)) as pool:
+            responses = list(pool.map(reset, passwords))
+        statuses = [r.status_code for r in responses]
+        assert sorted(statuses) == [200] + [403] * 9, statuses
+        winner = passwords[statuses.index(200)]
+        assert responses[statuses.index(200)].json() == {
+            "email": email, "message": "Password updated"}
+        hashed = stored_hash(workdir, email)
+        assert [p for p in passwords + ["old"]
+                if bcrypt.checkpw(p.encode(), hashed)] == [winner]
+        assert requests.post(url + "/sessions", data={
+            "email": email, "password": winner}).status_code == 200
+        for loser in [p for p in passwords if p != winner][:3] + ["old"]:
+            assert requests.post(url + "/sessions", data={
+                "email": email, "password": loser}).status_code == 401
+    assert "Traceback" not in server.output()
+
+
+def test_parallel_login_guesses_are_throttled(workdir):
+    with start(workdir) as server:
+        url = server.url
+        assert requests.post(url + "/users", data={
+            "email": "bob@me.com", "password": "right"}).status_code == 200
+        go = threading.Barrier(20)
+
+        def guess(i):
+            go.wait()
+            return requests.post(url + "/sessions", data={
+                "email": "bob@me.com", "password": "guess{}".format(i)},
+                timeout=30)
+
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            responses = list(pool.map(guess, range(20)))
+        statuses = [r.status_code for r in responses]
+        # A 401 is one bcrypt check; 429 is answered before any check.
+        assert statuses.count(401) <= 5, statuses
+        assert statuses.count(429) >= 15, statuses
+        assert statuses.count(401) + statuses.count(429) == 20
+        for response in responses:
+            if response.status_code == 429:
+                assert response.json() == {"message": "too many requests"}
+                assert int(response.headers["Retry-After"]) >= 1
+        assert requests.post(url + "/sessions", data={
+            "email": "bob@me.com", "password": "right"}).status_code == 429
     assert "Traceback" not in server.output()

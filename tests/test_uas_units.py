@@ -1,6 +1,12 @@
 """Unit tests of the service's User, DB and Auth, as scripts use them."""
+import os
+import stat
 import subprocess
 import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import bcrypt
 import pytest
@@ -18,6 +24,20 @@ def db(workdir):
 @pytest.fixture
 def auth(workdir):
     return service_module("auth").Auth()
+
+
+@pytest.fixture
+def checkpw_calls(monkeypatch):
+    """Count the calls of `bcrypt.checkpw` (auth.py calls it through the
+    bcrypt module, so patching the module attribute sees them)."""
+    calls = []
+    real = bcrypt.checkpw
+
+    def spy(password, hashed):
+        calls.append(password)
+        return real(password, hashed)
+    monkeypatch.setattr(bcrypt, "checkpw", spy)
+    return calls
 
 
 def test_user_table_printout(workdir):
@@ -39,6 +59,32 @@ def test_user_table_printout(workdir):
 def test_db_lands_in_the_working_directory(db, workdir):
     db.add_user("a@b.c", "x")
     assert (workdir / "a.db").exists()
+
+
+@pytest.fixture
+def usual_umask():
+    """Run with the common umask 022, under which new files get 0644."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def mode_of(path):
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_db_file_is_private_to_its_owner(workdir, usual_umask):
+    db = service_module("db").DB()
+    db.add_user("a@b.c", "x")
+    db.update_user(1, session_id="s", reset_token="t")
+    assert mode_of(workdir / "a.db") == 0o600
+
+
+def test_db_tightens_an_existing_file(workdir, usual_umask):
+    (workdir / "a.db").write_bytes(b"")
+    os.chmod(workdir / "a.db", 0o644)
+    service_module("db").DB().add_user("a@b.c", "x")
+    assert mode_of(workdir / "a.db") == 0o600
 
 
 def test_add_user_ids(db):
@@ -109,6 +155,42 @@ def test_valid_login(auth):
     assert auth.valid_login("bob@bob.com", "x" * 100) is False
 
 
+def test_unknown_email_never_logs_in_even_with_the_dummy_password(auth):
+    auth.register_user("bob@bob.com", "MyPwdOfBob")
+    assert auth.valid_login("nobody@bob.com",
+                            "dummy password for timing") is False
+    assert auth.valid_login("nobody@bob.com", "MyPwdOfBob") is False
+
+
+def test_unknown_email_costs_one_bcrypt_check(auth, checkpw_calls):
+    auth.register_user("bob@bob.com", "MyPwdOfBob")
+    assert auth.valid_login("bob@bob.com", "wrong") is False
+    assert len(checkpw_calls) == 1
+    assert auth.valid_login("nobody@bob.com", "wrong") is False
+    assert len(checkpw_calls) == 2                  # same cost: no timing leak
+
+
+def test_ids_and_tokens_are_random_uuid4(auth):
+    auth.register_user("bob@bob.com", "pwd")
+    generate = service_module("auth")._generate_uuid
+    groups = {
+        "_generate_uuid": [generate() for _ in range(50)],
+        "session ids": [auth.create_session("bob@bob.com")
+                        for _ in range(50)],
+        "reset tokens": [auth.get_reset_password_token("bob@bob.com")
+                         for _ in range(50)]}
+    for name, values in groups.items():
+        parsed = [uuid.UUID(value) for value in values]
+        assert [str(u) for u in parsed] == values, name
+        assert all(u.version == 4 and u.variant == uuid.RFC_4122
+                   for u in parsed), name
+        assert len(set(values)) == 50, name
+        # uuid1 repeats the node (MAC) and the clock sequence; uuid4
+        # draws those bits at random like the rest.
+        assert len({u.node for u in parsed}) == 50, name
+        assert len({u.clock_seq for u in parsed}) > 25, name
+
+
 def test_sessions(auth):
     auth.register_user("bob@bob.com", "pwd")
     first = auth.create_session("bob@bob.com")
@@ -144,8 +226,134 @@ def test_reset_password(auth):
     assert auth.get_email_from_reset_token(token) is None
 
 
+def test_password_reset_ends_the_session(auth):
+    user = auth.register_user("bob@bob.com", "old")
+    session_id = auth.create_session("bob@bob.com")
+    token = auth.get_reset_password_token("bob@bob.com")
+    assert auth.get_user_from_session_id(session_id).id == user.id
+    auth.update_password(token, "new")
+    assert auth.get_user_from_session_id(session_id) is None
+
+
+def test_reset_token_is_single_use_under_concurrency(auth):
+    auth.register_user("bob@bob.com", "old")
+    token = auth.get_reset_password_token("bob@bob.com")
+    passwords = ["new{}".format(i) for i in range(10)]
+    start = threading.Barrier(len(passwords))
+
+    def reset(password):
+        start.wait()
+        try:
+            auth.update_password(token, password)
+            return password
+        except ValueError:
+            return None
+    with ThreadPoolExecutor(max_workers=len(passwords)) as pool:
+        results = list(pool.map(reset, passwords))
+    winners = [p for p in results if p is not None]
+    assert len(winners) == 1, results
+    assert [p for p in passwords + ["old"]
+            if auth.valid_login("bob@bob.com", p)] == winners
+
+
+def test_consume_reset_token(db):
+    user = db.add_user("a@b.c", "x")
+    db.update_user(user.id, reset_token="t", session_id="s")
+    assert db.consume_reset_token(user.id, "other") is False
+    assert db.consume_reset_token(user.id + 1, "t") is False
+    assert db.consume_reset_token(user.id, None) is False
+    with pytest.raises(ValueError):
+        db.consume_reset_token(user.id, "t", metadata="y")
+    found = db.find_user_by(id=user.id)
+    assert (found.hashed_password, found.reset_token) == ("x", "t")
+    assert db.consume_reset_token(user.id, "t", hashed_password="y",
+                                  session_id=None) is True
+    found = db.find_user_by(email="a@b.c")
+    assert (found.hashed_password, found.reset_token, found.session_id) == (
+        "y", None, None)
+    assert db.consume_reset_token(user.id, "t", hashed_password="z") is False
+    assert db.find_user_by(id=user.id).hashed_password == "y"
+
+
 def test_null_token_never_resets_someone(auth):
     auth.register_user("first@bob.com", "pwd")
     with pytest.raises(ValueError):
         auth.update_password(None, "hacked")
     assert auth.valid_login("first@bob.com", "pwd")
+
+
+def parallel(count, call):
+    """Run `call(i)` for i in range(count) in threads released together."""
+    go = threading.Barrier(count)
+
+    def run(i):
+        go.wait()
+        return call(i)
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def test_login_burst_gets_five_password_checks(auth, checkpw_calls):
+    auth.register_user("bob@bob.com", "right")
+    outcomes = parallel(20, lambda i: auth.throttled_login(
+        "bob@bob.com", "wrong{}".format(i), "10.0.0.1"))
+    assert len(checkpw_calls) == 5
+    checked = [o for o in outcomes if o.retry_after is None]
+    refused = [o for o in outcomes if o.retry_after is not None]
+    assert len(checked) == 5 and not any(o.valid for o in checked)
+    assert len(refused) == 15
+    assert all(not o.valid and 1 <= o.retry_after <= 60 for o in refused)
+    # Throttled before the check: even the right password is refused.
+    outcome = auth.throttled_login("bob@bob.com", "right", "10.0.0.2")
+    assert (outcome.valid, outcome.retry_after is not None) == (False, True)
+    assert len(checkpw_calls) == 5
+
+
+def test_login_throttle_ignores_email_case_and_spaces(auth, checkpw_calls):
+    auth.register_user("bob@bob.com", "right")
+    for email in ["bob@bob.com", "BOB@bob.com", " bob@bob.com",
+                  "Bob@Bob.Com ", "bob@BOB.com"]:
+        outcome = auth.throttled_login(email, "wrong", "10.0.0.1")
+        assert (outcome.valid, outcome.retry_after) == (False, None)
+    assert auth.throttled_login("bob@bob.com", "wrong",
+                                "10.0.0.9").retry_after >= 1
+    assert len(checkpw_calls) == 5
+
+
+def test_successful_logins_do_not_count(auth):
+    auth.register_user("bob@bob.com", "right")
+    for _ in range(4):
+        assert auth.throttled_login("bob@bob.com", "wrong",
+                                    "10.0.0.1").retry_after is None
+    for _ in range(8):
+        assert auth.throttled_login("bob@bob.com", "right",
+                                    "10.0.0.1") == (True, None)
+    assert auth.throttled_login("bob@bob.com", "wrong",
+                                "10.0.0.1") == (False, None)
+    assert auth.throttled_login("bob@bob.com", "wrong",
+                                "10.0.0.1").retry_after >= 1
+
+
+def test_address_limit_spans_emails(auth, checkpw_calls):
+    for i in range(20):
+        outcome = auth.throttled_login("user{}@bob.com".format(i), "wrong",
+                                       "10.0.0.1")
+        assert outcome == (False, None)
+    assert auth.throttled_login("fresh@bob.com", "wrong",
+                                "10.0.0.1").retry_after >= 1
+    assert len(checkpw_calls) == 20
+    assert auth.throttled_login("fresh@bob.com", "wrong",
+                                "10.0.0.2") == (False, None)
+
+
+def test_login_throttle_window_passes(workdir):
+    throttle = service_module("throttle").LoginThrottle(
+        per_email="2/second", per_address="10/second")
+    assert throttle.acquire("a@b.c", "10.0.0.1") == 0
+    assert throttle.acquire("a@b.c", "10.0.0.1") == 0
+    assert throttle.acquire("a@b.c", "10.0.0.1") == 1
+    throttle.refund("a@b.c", "10.0.0.1")
+    assert throttle.acquire("a@b.c", "10.0.0.1") == 0
+    assert throttle.acquire("a@b.c", "10.0.0.1") == 1
+    time.sleep(1.05)
+    assert throttle.acquire("a@b.c", "10.0.0.1") == 0

@@ -3,7 +3,8 @@
 
 Run `python3 app.py`; it serves on `API_HOST`:`API_PORT` (default
 0.0.0.0:5000), without debug mode or reloader. Request bodies are form
-fields; the session travels in the cookie `session_id`.
+fields, at most `MAX_BODY_BYTES` (1 MiB; larger ones get 413); the session
+travels in the cookie `session_id`.
 """
 import os
 from typing import Tuple
@@ -13,8 +14,16 @@ from flask import Flask, Response, abort, jsonify, redirect, request
 from auth import MAX_PASSWORD_BYTES, Auth
 
 SESSION_COOKIE = "session_id"
+# One set of attributes for setting and clearing the cookie: a browser
+# deletes a cookie only when the path and domain match.
+COOKIE_FLAGS = {"path": "/", "httponly": True, "samesite": "Lax"}
+TOO_MANY_REQUESTS = {"message": "too many requests"}
+MAX_BODY_BYTES = 1024 * 1024
 
 app = Flask(__name__)
+# Every form of this service is a few short fields; a larger body is an
+# attack on memory or disk (OWASP Denial of Service Cheat Sheet).
+app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
 AUTH = Auth()
 
 
@@ -54,16 +63,27 @@ def login() -> Response:
     """POST /sessions: log in with form fields `email` and `password`.
 
     Returns 200 `logged in` and sets the `session_id` cookie (HttpOnly,
-    SameSite=Lax); 401 for missing fields or wrong credentials.
+    SameSite=Lax); 401 for missing fields or wrong credentials; 429
+    `{"message": "too many requests"}` with `Retry-After` (seconds) once
+    the email or the client address has used up its failed logins. The
+    address is the TCP peer's: behind a proxy, wrap the app in Werkzeug's
+    ProxyFix, or every client shares the proxy's limit.
     """
     email = request.form.get("email")
     password = request.form.get("password")
-    if not email or not password or not AUTH.valid_login(email, password):
+    if not email or not password:
+        abort(401)
+    outcome = AUTH.throttled_login(email, password, request.remote_addr)
+    if outcome.retry_after is not None:
+        response = jsonify(TOO_MANY_REQUESTS)
+        response.status_code = 429
+        response.headers["Retry-After"] = str(outcome.retry_after)
+        return response
+    if not outcome.valid:
         abort(401)
     session_id = AUTH.create_session(email)
     response = jsonify({"email": email, "message": "logged in"})
-    response.set_cookie(SESSION_COOKIE, session_id, path="/",
-                        httponly=True, samesite="Lax")
+    response.set_cookie(SESSION_COOKIE, session_id, **COOKIE_FLAGS)
     return response
 
 
@@ -71,13 +91,18 @@ def login() -> Response:
 def logout() -> Response:
     """DELETE /sessions: end the session of the cookie, redirect to `/`.
 
-    Returns 302 to `/`; 403 when the cookie is missing, empty or stale.
+    Returns 302 to `/` and clears the `session_id` cookie (empty value,
+    `Max-Age=0`, expiry in the past, the login cookie's `Path=/`), so the
+    browser drops the dead id (OWASP Session Management Cheat Sheet);
+    403 when the cookie is missing, empty or stale.
     """
     user = AUTH.get_user_from_session_id(request.cookies.get(SESSION_COOKIE))
     if user is None:
         abort(403)
     AUTH.destroy_session(user.id)
-    return redirect("/")
+    response = redirect("/")
+    response.delete_cookie(SESSION_COOKIE, **COOKIE_FLAGS)
+    return response
 
 
 @app.route("/profile", methods=["GET"])

@@ -2,12 +2,13 @@
 """Auth module: registration, logins, sessions and password resets."""
 import threading
 import uuid
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import bcrypt
 from sqlalchemy.orm.exc import NoResultFound
 
 from db import DB
+from throttle import LoginThrottle
 from user import User
 
 MAX_PASSWORD_BYTES = 72
@@ -27,6 +28,18 @@ def _generate_uuid() -> str:
     return str(uuid.uuid4())
 
 
+class LoginOutcome(NamedTuple):
+    """The answer of `Auth.throttled_login` to one login attempt.
+
+    `valid` is True for the right email and password. `retry_after` is
+    None when the password was checked, or the seconds (an int, at least 1)
+    to wait when the attempt was refused unchecked by the throttle.
+    """
+
+    valid: bool
+    retry_after: Optional[int] = None
+
+
 class Auth:
     """Auth class to interact with the authentication database."""
 
@@ -35,6 +48,7 @@ class Auth:
         self._db = DB()
         self._register_lock = threading.Lock()
         self._dummy_hash: Optional[bytes] = None
+        self._throttle = LoginThrottle()
 
     def register_user(self, email: str, password: str) -> User:
         """Register `email` with `password` and return the new `User`.
@@ -72,6 +86,27 @@ class Auth:
         except ValueError:
             return False
         return bool(matches) and hashed is not None
+
+    def throttled_login(self, email: str, password: str,
+                        address: Optional[str]) -> LoginOutcome:
+        """Check a login like `valid_login`, within the login limits.
+
+        `email` and `password` are the login's strings, `address` the
+        client's IP address (str, or None when unknown). The attempt is
+        counted per email (stripped, lower-cased) and per address before
+        the password is checked; over a limit (5 per email, 20 per
+        address, per minute) it is refused without a bcrypt check. A
+        successful login gives its count back, so only failures count
+        (OWASP Authentication Cheat Sheet). Returns a `LoginOutcome`;
+        never raises.
+        """
+        wait = self._throttle.acquire(email, address)
+        if wait:
+            return LoginOutcome(False, wait)
+        valid = self.valid_login(email, password)
+        if valid:
+            self._throttle.refund(email, address)
+        return LoginOutcome(valid, None)
 
     def create_session(self, email: str) -> str:
         """Give user `email` a new session id and return it.
@@ -135,9 +170,13 @@ class Auth:
     def update_password(self, reset_token: str, password: str) -> None:
         """Set the password of the user holding `reset_token`.
 
-        The token is used up. Raises `ValueError` when `reset_token` is
-        None, empty or unknown, or the password is over 72 bytes; nothing
-        changes then.
+        The token is used up and the user's session ends: whoever held
+        the old password may hold its session too (OWASP Forgot Password
+        and Session Management Cheat Sheets). The token is consumed by one
+        conditional update, so of concurrent calls with one token exactly
+        one succeeds. Raises `ValueError` when `reset_token` is None,
+        empty, unknown or already used, or the password is over 72 bytes;
+        nothing changes then.
         """
         if not isinstance(reset_token, str) or not reset_token:
             raise ValueError("a reset token is required")
@@ -145,5 +184,9 @@ class Auth:
             user = self._db.find_user_by(reset_token=reset_token)
         except NoResultFound:
             raise ValueError("invalid reset token")
-        self._db.update_user(user.id, hashed_password=_hash_password(password),
-                             reset_token=None)
+        # bcrypt takes ~0.2 s, so hash before the update, not inside it.
+        hashed = _hash_password(password)
+        if not self._db.consume_reset_token(user.id, reset_token,
+                                            hashed_password=hashed,
+                                            session_id=None):
+            raise ValueError("invalid reset token")
