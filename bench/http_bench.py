@@ -20,7 +20,8 @@ built once from the anchor's requirements file and cached under
 
 All servers stay up for the whole run. In each round every endpoint of
 every scenario is measured once (`wrk -t1 -cC -dSs`), in an order shuffled
-per round with a fixed seed. The report gives the median req/s over the
+per round with a fixed seed: `/api/v1/status` without credentials,
+`/api/v1/users/me` with them. The report gives the median req/s over the
 rounds and the median of the per-round ratios (me/status within an app,
 and each figure against the anchor's in the same round), plus the count
 of non-2xx/3xx answers wrk saw. Scenarios the current code cannot run yet
@@ -361,13 +362,14 @@ def prepare(scenario: Scenario, args: argparse.Namespace,
             prepare_session_api(prepared, args)
         for endpoint in scenario.endpoints:
             url = prepared.server.base_url + ENDPOINTS[endpoint]
-            status, _, body = benchlib.http_request(url,
-                                                    headers=prepared.headers)
+            headers = prepared.headers if endpoint == "me" else {}
+            status, _, body = benchlib.http_request(url, headers=headers)
             if status != 200:
                 raise BenchError("GET {} answered {} {}".format(
                     ENDPOINTS[endpoint], status, body[:200]))
         prepared.offset = 1 if prepared.rotating else 0
-        # Static credentials: the same header for every request.
+        with open(os.path.join(workdir, "plain.lua"), "w") as handle:
+            handle.write("-- no credentials: /api/v1/status is open\n")
         if not prepared.rotating:
             write_lua(os.path.join(workdir, "static.lua"), prepared)
         prepared.results = {e: [] for e in scenario.endpoints}
@@ -394,11 +396,15 @@ def measure(prepared: Prepared, endpoint: str,
             args: argparse.Namespace) -> WrkResult:
     """Run wrk once on one endpoint of a prepared scenario.
 
-    Rotating credentials continue where the previous run stopped, so no
-    user is sent twice until all have been used.
+    `/api/v1/status` is sent without credentials, `/api/v1/users/me`
+    with them. Rotating credentials continue where the previous run
+    stopped, so no user is sent twice until all have been used.
     """
-    script = os.path.join(prepared.workdir, "static.lua")
-    if prepared.rotating:
+    if endpoint == "status":
+        script = os.path.join(prepared.workdir, "plain.lua")
+    elif not prepared.rotating:
+        script = os.path.join(prepared.workdir, "static.lua")
+    else:
         script = os.path.join(prepared.workdir,
                               "rotate-{}.lua".format(prepared.offset))
         write_lua(script, prepared)
@@ -477,7 +483,10 @@ def report(prepared: Sequence[Prepared], skipped: Sequence[Tuple[str, str]],
     lines.append("")
     lines.append("req/s: median over the rounds; ratios: median of the "
                  "per-round ratios (both figures from the same round); "
-                 "non-2xx: answers >= 400 counted by wrk over all runs.")
+                 "non-2xx: answers >= 400 counted by wrk over all runs. "
+                 "/status is sent without credentials, /users/me with.")
+    notes.append("load average (1 min) {:.2f} at the start, {:.2f} at the "
+                 "end".format(args.load_at_start, os.getloadavg()[0]))
     for name, reason in skipped:
         notes.append("skipped: {} ({})".format(name, reason))
     if notes:
@@ -581,6 +590,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         benchlib.venv_tool("gunicorn")
     except BenchError as exc:
         sys.exit("error: {}".format(exc))
+    args.load_at_start = os.getloadavg()[0]
     header = header_text(args)
     tmp_root = tempfile.mkdtemp(prefix="http-bench-")
     running: List[Prepared] = []
