@@ -529,8 +529,10 @@ def header_text(args: argparse.Namespace) -> str:
         "-d{}s`; order shuffled per round (seed {}); {} cold users".format(
             args.rounds, args.threads, args.connections, args.seconds,
             args.seed, args.cold_users),
-        "* anchor: {} (Redis db {})".format(", ".join(anchor_pins) or "?",
-                                            ANCHOR_REDIS_DB),
+        "* anchor: {}".format(
+            "not run" if "anchor" not in {s.name for s in selected(args)}
+            else "{} (Redis db {})".format(", ".join(anchor_pins) or "?",
+                                           ANCHOR_REDIS_DB)),
     ])
 
 
