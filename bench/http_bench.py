@@ -52,7 +52,7 @@ ENDPOINTS = {"status": "/api/v1/status", "me": "/api/v1/users/me"}
 USER_EMAIL = "bench@example.com"
 USER_PASSWORD = "bench-password"
 ANCHOR_REDIS_DB = 12
-SESSION_REDIS_DB = 13
+SESSION_REDIS_DB = 14
 DEFAULT_ANCHOR_DIR = os.path.join(benchlib.REPO, "..", "shared", "anchors")
 DEFAULT_CACHE_DIR = os.path.join(
     os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
