@@ -52,7 +52,9 @@ ENDPOINTS = {"status": "/api/v1/status", "me": "/api/v1/users/me"}
 USER_EMAIL = "bench@example.com"
 USER_PASSWORD = "bench-password"
 ANCHOR_REDIS_DB = 12
-SESSION_REDIS_DB = 14
+# Redis dbs for the scenarios that name {redis_db}, one each (flushed).
+# The anchor has 12; the service tests use 13.
+SESSION_REDIS_DBS = (14, 15)
 DEFAULT_ANCHOR_DIR = os.path.join(benchlib.REPO, "..", "shared", "anchors")
 DEFAULT_CACHE_DIR = os.path.join(
     os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
@@ -113,10 +115,9 @@ SCENARIOS: Tuple[Scenario, ...] = (
 )
 
 SEED_SNIPPET = """
-import json, sys
+import json, os, sys
 from multiprocessing import Pool
 from models.passwords import hash_password
-from models.store import JsonFileStore
 from models.user import User
 pairs = json.load(sys.stdin)
 if len(pairs) == 1:
@@ -128,7 +129,9 @@ else:
     with Pool() as pool:
         hashes = pool.map(hash_password, [p for _, p in pairs], 32)
     users = [User(email=e, _password=h) for (e, _), h in zip(pairs, hashes)]
-    JsonFileStore().write("User", {u.id: u.to_json(True) for u in users})
+    with open(".db_User.json", "w") as handle:
+        json.dump({u.id: u.to_json(True) for u in users}, handle)
+    os.chmod(".db_User.json", 0o600)
 print(len(pairs))
 """
 
@@ -255,7 +258,8 @@ def seed_users(workdir: str, pairs: Sequence[Tuple[str, str]]) -> None:
     """Create the users (email, password) in `workdir/.db_User.json`.
 
     One user goes through `User().save()`; many are hashed in parallel
-    and written in one go through the model's JSON store.
+    and written in one go, as `User.to_json(True)` records keyed by id
+    (the file format of the contract).
     """
     benchlib.run_project_python(SEED_SNIPPET, workdir,
                                 stdin=json.dumps(list(pairs)))
@@ -286,11 +290,14 @@ def prepare_anchor(prepared: Prepared, args: argparse.Namespace) -> None:
                                                  cookie)}
 
 
-def prepare_session_api(prepared: Prepared,
-                        args: argparse.Namespace) -> None:
-    """Seed, set up the stores, start the Session API, get credentials."""
+def prepare_session_api(prepared: Prepared, args: argparse.Namespace,
+                        redis_db: Optional[int]) -> None:
+    """Seed, set up the stores, start the Session API, get credentials.
+
+    `redis_db` is the Redis database this scenario alone may use.
+    """
     scenario = prepared.scenario
-    values = {"workdir": prepared.workdir, "redis_db": SESSION_REDIS_DB,
+    values = {"workdir": prepared.workdir, "redis_db": redis_db,
               "pg_database": "bench_http_{}_{}".format(
                   os.getpid(), scenario.name)}
     env = {k: v.format(**values) for k, v in scenario.env.items()}
@@ -316,9 +323,9 @@ def prepare_session_api(prepared: Prepared,
         users_file = os.path.join(prepared.workdir, ".db_User.json")
         os.replace(users_file, users_file + ".imported")
     if env.get("SESSION_STORE_URL"):
-        benchlib.redis_command(SESSION_REDIS_DB, "FLUSHDB")
+        benchlib.redis_command(redis_db, "FLUSHDB")
         prepared.cleanups.append(
-            lambda: benchlib.redis_command(SESSION_REDIS_DB, "FLUSHDB"))
+            lambda: benchlib.redis_command(redis_db, "FLUSHDB"))
 
     prepared.server = benchlib.session_api_server(scenario.name,
                                                   prepared.workdir, env)
@@ -336,9 +343,9 @@ def prepare_session_api(prepared: Prepared,
             raise
         prepared.headers = {"Cookie": "{}={}".format(cookie_name, cookie)}
         if env.get("SESSION_STORE_URL") and not benchlib.redis_command(
-                SESSION_REDIS_DB, "DBSIZE"):
+                redis_db, "DBSIZE"):
             raise Skipped("SESSION_STORE_URL not used yet: no key in Redis "
-                          "db {} after a login".format(SESSION_REDIS_DB))
+                          "db {} after a login".format(redis_db))
     elif scenario.auth == "basic":
         prepared.headers = {"Authorization": basic_header(*pairs[0])}
     elif scenario.auth == "basic-cold":
@@ -346,20 +353,31 @@ def prepare_session_api(prepared: Prepared,
         prepared.headers = {"Authorization": prepared.rotating[0]}
 
 
-def prepare(scenario: Scenario, args: argparse.Namespace,
-            tmp_root: str) -> Prepared:
+def needs_redis_db(scenario: Scenario) -> bool:
+    """Return True if the scenario's environment names `{redis_db}`."""
+    return any("{redis_db}" in value for value in scenario.env.values())
+
+
+def prepare(scenario: Scenario, args: argparse.Namespace, tmp_root: str,
+            redis_dbs: List[int]) -> Prepared:
     """Start one scenario and check each endpoint answers 200 once.
 
-    On failure the scenario's server is stopped and its resources are
-    released before the error propagates.
+    A scenario that names `{redis_db}` takes the next database of
+    `redis_dbs`. On failure the scenario's server is stopped and its
+    resources are released before the error propagates.
     """
+    redis_db = None
+    if needs_redis_db(scenario):
+        if not redis_dbs:
+            raise Skipped("no Redis db left (SESSION_REDIS_DBS)")
+        redis_db = redis_dbs.pop(0)
     workdir = tempfile.mkdtemp(prefix=scenario.name + "-", dir=tmp_root)
     prepared = Prepared(scenario, workdir)
     try:
         if scenario.app == "anchor":
             prepare_anchor(prepared, args)
         else:
-            prepare_session_api(prepared, args)
+            prepare_session_api(prepared, args, redis_db)
         for endpoint in scenario.endpoints:
             url = prepared.server.base_url + ENDPOINTS[endpoint]
             headers = prepared.headers if endpoint == "me" else {}
@@ -596,12 +614,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     header = header_text(args)
     tmp_root = tempfile.mkdtemp(prefix="http-bench-")
     running: List[Prepared] = []
+    redis_dbs = list(SESSION_REDIS_DBS)
     skipped: List[Tuple[str, str]] = []
     try:
         for scenario in selected(args):
             print("starting {} ...".format(scenario.title), flush=True)
             try:
-                running.append(prepare(scenario, args, tmp_root))
+                running.append(prepare(scenario, args, tmp_root,
+                                       redis_dbs))
             except (BenchError, OSError) as exc:
                 reason = str(exc).strip()
                 kind = "skipped" if isinstance(exc, Skipped) else "failed"
