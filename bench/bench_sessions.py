@@ -32,14 +32,12 @@ def per_call(func, repeat):
 
 
 def seed_sessions(count, user_id):
-    """Write `count` session records straight to the store file."""
-    records = {}
-    for _ in range(count):
-        session = UserSession(user_id=user_id, session_id=str(uuid.uuid4()))
-        records[session.id] = session.to_json(True)
-    base._store.write("UserSession", records)
+    """Store `count` session records in one write; return their ids."""
+    sessions = [UserSession(user_id=user_id, session_id=str(uuid.uuid4()))
+                for _ in range(count)]
+    UserSession.save_many(sessions)
     base._TABLES.clear()
-    return [r["session_id"] for r in records.values()]
+    return [s.session_id for s in sessions]
 
 
 def main():
