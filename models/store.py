@@ -255,12 +255,14 @@ class JsonFileStore(RecordStore):
                 yield
 
     def version(self, kind: str) -> Optional[Hashable]:
-        """Return (inode, mtime in ns, size) of the file, or None.
+        """Return (device, inode, mtime in ns, size) of the file, or None.
 
         `os.replace` gives every write a new inode, so a change made by
-        another process is seen even within one mtime tick and size.
+        another process is seen even within one mtime tick and size. One
+        `stat` of the name relative to the working directory: this runs on
+        every request.
         """
-        return self._stat(self.path(kind))
+        return self._stat(".db_{}.json".format(kind))
 
     @staticmethod
     def _stat(path: str) -> Optional[Hashable]:
@@ -269,7 +271,7 @@ class JsonFileStore(RecordStore):
             stat = os.stat(path)
         except FileNotFoundError:
             return None
-        return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        return (stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
     def _sync(self, kind: str) -> _FileState:
         """Return the state of `kind`'s file, re-read if it changed."""

@@ -187,4 +187,5 @@ def test_store_version_changes_with_the_inode(workdir):
     create_user("a@b.c", "pw")
     first = store.version("User")
     stat = os.stat(".db_User.json")
-    assert first == (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    assert first == (stat.st_dev, stat.st_ino, stat.st_mtime_ns,
+                     stat.st_size)
