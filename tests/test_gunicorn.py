@@ -2,7 +2,8 @@
 
 gunicorn runs from the test's working folder, not from the repository,
 and without PYTHONPATH (the venv's `session_api.pth`, written by
-bin/ensure-venv, still puts the repository on the import path).
+bin/ensure-venv, still puts the repository on the import path; one test
+starts gunicorn without it).
 Its access log (stdout) and error log (stderr) go to files; the tests
 read the access log, whose format they set with `--access-logformat`
 where they need to know which worker (`%(p)s`) served which request.
@@ -29,6 +30,14 @@ COOKIE = "_my_session_id"
 FORBIDDEN = (403, {"error": "Forbidden"})
 PID_LOG_FORMAT = '%(p)s "%(r)s" %(s)s'
 """Access log line: worker pid, request line, status."""
+WITHOUT_REPO_ON_PATH = (
+    "import os, sys\n"
+    "sys.path[:] = [p for p in sys.path if not os.path.isfile(\n"
+    "    os.path.join(p or '.', 'api', 'v1', 'app.py'))]\n"
+    "sys.argv[0] = 'gunicorn'\n"
+    "from gunicorn.app.wsgiapp import run\n"
+    "run()\n")
+"""gunicorn's script, started with no folder holding `api` on sys.path."""
 ACCESS_LINE = re.compile(r'^<(\d+)> "(\S+) (\S+) [^"]*" (\d{3})$')
 
 
@@ -85,22 +94,24 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10,
 
 @contextmanager
 def gunicorn(cwd: Path, workers: int, env: Optional[dict] = None,
-             extra: Sequence[str] = (),
-             timeout: float = 30) -> Iterator[Gunicorn]:
+             extra: Sequence[str] = (), timeout: float = 30,
+             launcher: Sequence[str] = (str(GUNICORN),)
+             ) -> Iterator[Gunicorn]:
     """Run gunicorn with the repository's config in `cwd`; stop it after.
 
     Binds 127.0.0.1 and a free port with `-b`, `-w workers`, the `extra`
     flags; yields once `/api/v1/status` answers. The master is always
     terminated by its pid and waited for (which also ends its workers).
+    `launcher` is the command that starts gunicorn (its script).
     """
     port = free_port()
     child_env = server_env(env)
     del child_env["PYTHONPATH"]
     stem = "{}-gunicorn-{}".format(cwd.name, port)
     out, err = cwd.parent / (stem + ".out"), cwd.parent / (stem + ".err")
-    argv = [str(GUNICORN), "--config", str(CONFIG), "-w", str(workers),
-            "-b", "127.0.0.1:{}".format(port)] + list(extra) \
-        + ["api.v1.app:app"]
+    argv = list(launcher) + [
+        "--config", str(CONFIG), "-w", str(workers),
+        "-b", "127.0.0.1:{}".format(port)] + list(extra) + ["api.v1.app:app"]
     with open(out, "w") as stdout, open(err, "w") as stderr:
         proc = subprocess.Popen(argv, cwd=cwd, env=child_env,
                                 stdout=stdout, stderr=stderr)
@@ -255,6 +266,23 @@ def test_runs_from_another_folder_logs_and_stays_in_foreground(workdir):
     assert {".db_User.json", ".db_UserSession.json"} <= set(
         store_files(workdir))
     assert store_files(REPO) == repo_files
+
+
+def test_config_finds_the_package_without_the_venv_path_file(workdir):
+    """`gunicorn --config <repo>/gunicorn.conf.py` from another folder,
+    with gunicorn installed by `pip install -r requirements.txt` (no
+    `session_api.pth` of bin/ensure-venv): no folder on the import path
+    holds the package, so the config's `pythonpath` must be enough."""
+    user = create_user(EMAIL, PASSWORD)
+    with gunicorn(workdir, 1, {"AUTH_TYPE": "session_db_auth"},
+                  launcher=[str(REPO / ".venv" / "bin" / "python"), "-c",
+                            WITHOUT_REPO_ON_PATH]) as server:
+        response = log_in(server.url)
+        assert (response.status_code, response.json()) == \
+            (200, user.to_json())
+        assert get_me(server.url, response.cookies[COOKIE]) == \
+            (200, user.to_json())
+    assert (workdir / ".db_UserSession.json").is_file()
 
 
 @pytest.mark.parametrize("workers,store,warned", [
