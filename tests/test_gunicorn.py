@@ -7,6 +7,7 @@ starts gunicorn without it).
 Its access log (stdout) and error log (stderr) go to files; the tests
 read the access log, whose format they set with `--access-logformat`
 where they need to know which worker (`%(p)s`) served which request.
+Redis, where used, is a server of the test's own (`private_redis_url`).
 """
 import json
 import os
@@ -163,11 +164,16 @@ def hammer(url: str, cookie: str, count: int,
         return list(pool.map(lambda _: get_me(url, cookie), range(count)))
 
 
+def redis_of(request) -> str:
+    """Return the URL of this test's own Redis (see `private_redis_url`)."""
+    return request.getfixturevalue("private_redis_url")
+
+
 def session_env(auth_type: str, store: str, request) -> dict:
     """Return the environment of `auth_type` over `store` (file/redis)."""
     env = {"AUTH_TYPE": auth_type, "SESSION_DURATION": "3600"}
     if store == "redis":
-        env["SESSION_STORE_URL"] = request.getfixturevalue("redis_url")
+        env["SESSION_STORE_URL"] = redis_of(request)
     return env
 
 
@@ -294,7 +300,7 @@ def test_one_start_warning_for_per_worker_memory(workdir, request, workers,
                                                  store, warned):
     env = {"AUTH_TYPE": "session_auth"}
     if store == "redis":
-        env["SESSION_STORE_URL"] = request.getfixturevalue("redis_url")
+        env["SESSION_STORE_URL"] = redis_of(request)
     with gunicorn(workdir, workers, env) as server:
         wait_for(lambda: server.stderr().count("Booting worker") == workers,
                  what="the workers to boot")
