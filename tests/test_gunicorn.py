@@ -336,7 +336,9 @@ def test_logout_on_one_worker_ends_the_session_on_all(workdir, request,
     env = session_env("session_db_auth", store, request)
     with gunicorn(workdir, 4, env,
                   ["--access-logformat", PID_LOG_FORMAT]) as server:
-        cookie = log_in(server.url).cookies[COOKIE]
+        response = log_in(server.url)
+        assert response.status_code == 200, response.text
+        cookie = response.cookies[COOKIE]
         assert hammer(server.url, cookie, 50) == [(200, user.to_json())] * 50
         response = requests.delete(server.url + "/api/v1/auth_session/logout",
                                    cookies={COOKIE: cookie}, timeout=10)
