@@ -313,3 +313,52 @@ def api_server(cwd: Path, **env) -> Iterator[Server]:
     """Run `python3 -m api.v1.app` in `cwd` with `env`; yield the server."""
     with live_server(["-m", "api.v1.app"], cwd, env) as server:
         yield server
+
+
+@pytest.fixture
+def private_redis_url(request, tmp_path_factory) -> Iterator[str]:
+    """Yield the URL of a Redis server started for this test alone.
+
+    Test runs of other worktrees on this machine flush the shared Redis
+    db of `redis_url` around each of their tests, which ends the sessions
+    of a test running meanwhile; a private server on a free port is not
+    touched by them (and touches nothing of theirs). Without a
+    `redis-server` binary, this falls back on `redis_url`. The server is
+    always terminated by its PID and waited for.
+    """
+    import shutil
+
+    import redis
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield request.getfixturevalue("redis_url")
+        return
+    port = free_port()
+    url = "redis://127.0.0.1:{}/0".format(port)
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--daemonize", "no"],
+        cwd=tmp_path_factory.mktemp("redis"), stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT)
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1)
+        deadline = time.monotonic() + 10
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError("redis-server exited")
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise AssertionError("redis-server did not start")
+                time.sleep(0.02)
+        client.close()
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
