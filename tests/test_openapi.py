@@ -55,8 +55,8 @@ def test_document_is_valid_openapi_3_1():
 
 def test_validator_rejects_a_broken_document():
     document = load_document()
-    document["paths"]["/api/v1/users/{user_id}"]["parameters"][0] = {
-        "name": "user_id", "in": "path", "schema": {"type": "string"}}
+    document["paths"]["/api/v1/users/{user_id}"]["delete"]["parameters"][
+        0] = {"name": "user_id", "in": "path", "schema": {"type": "string"}}
     document["components"]["schemas"]["User"]["type"] = "person"
     errors = list(OpenAPIV31SpecValidator(document).iter_errors())
     assert len(errors) == 2
