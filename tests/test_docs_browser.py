@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import api_server
+from api.v1.views.docs import source_document
+from conftest import api_server, create_user
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -65,39 +66,99 @@ def test_swagger_ui_lists_the_routes_and_runs_a_request(workdir, browser):
 
         title = browser.find_element(By.CSS_SELECTOR, ".info .title")
         assert title.text.startswith("Session API")
-        listed = [(block.find_element(
-            By.CSS_SELECTOR, ".opblock-summary-method").text,
-            block.find_element(
-            By.CSS_SELECTOR, ".opblock-summary-path").get_attribute(
-            "data-path")) for block in browser.find_elements(
-            By.CSS_SELECTOR, ".opblock")]
+        listed = []
+        for block in browser.find_elements(By.CSS_SELECTOR, ".opblock"):
+            method = block.find_element(
+                By.CSS_SELECTOR, ".opblock-summary-method").text
+            path = block.find_element(
+                By.CSS_SELECTOR, ".opblock-summary-path").get_attribute(
+                "data-path")
+            listed.append((method, path))
         assert ("GET", "/api/v1/status") in listed
         assert ("POST", "/api/v1/auth_session/login") in listed
         assert ("DELETE", "/api/v1/auth_session/sessions/{handle}") in listed
-        assert len(listed) == len(set(listed)) == 16
+        documented = {(method.upper(), path) for path, item
+                      in source_document()["paths"].items()
+                      for method in item if method != "parameters"}
+        assert len(listed) == len(set(listed))
+        assert set(listed) == documented
         schemes = browser.find_element(
             By.CSS_SELECTOR, ".auth-wrapper .authorize")
         assert schemes.is_displayed()
 
-        status = browser.find_element(By.ID, "operations-status-getStatus")
-        status.find_element(By.CSS_SELECTOR, ".opblock-summary").click()
-        wait.until(EC.element_to_be_clickable(
-            (By.CSS_SELECTOR, "#operations-status-getStatus .try-out__btn")
-        )).click()
-        wait.until(EC.element_to_be_clickable(
-            (By.CSS_SELECTOR, "#operations-status-getStatus .execute")
-        )).click()
-        code = wait.until(EC.visibility_of_element_located(
-            (By.CSS_SELECTOR, "#operations-status-getStatus "
-             ".live-responses-table .response .response-col_status")))
-        assert code.text.strip() == "200"
-        body = browser.find_element(
-            By.CSS_SELECTOR, "#operations-status-getStatus "
-            ".live-responses-table .response-col_description pre")
-        assert json.loads(body.text) == {"status": "OK"}
+        code, body = try_it_out(browser, "operations-status-getStatus", {})
+        assert code == "200"
+        assert json.loads(body) == {"status": "OK"}
         assert "/api/v1/status" in server.output()
 
-        errors = [entry for entry in browser.get_log("browser")
-                  if entry["level"] == "SEVERE"]
-        assert errors == []
+        assert severe_console_messages(browser) == []
     assert time.monotonic() - started < 60
+
+
+def severe_console_messages(browser, expected: str = "\0") -> list:
+    """Return the browser console's errors (a refused file, CSP, script).
+
+    Messages that contain `expected` are left out.
+    """
+    return [entry for entry in browser.get_log("browser")
+            if entry["level"] == "SEVERE"
+            and expected not in entry["message"]]
+
+
+def try_it_out(browser, operation: str, values: dict) -> tuple:
+    """Run `operation` (its DOM id) from the page with these inputs.
+
+    Returns the status code and body text the page shows.
+    """
+    wait = WebDriverWait(browser, WAIT_SECONDS)
+    root = "#" + operation
+    browser.find_element(By.CSS_SELECTOR,
+                         root + " .opblock-summary").click()
+    wait.until(EC.element_to_be_clickable(
+        (By.CSS_SELECTOR, root + " .try-out__btn"))).click()
+    for name, value in values.items():
+        field = wait.until(EC.visibility_of_element_located(
+            (By.CSS_SELECTOR, root + ' input[placeholder="{}"]'.format(
+                name))))
+        field.clear()
+        field.send_keys(value)
+    browser.find_element(By.CSS_SELECTOR, root + " .execute").click()
+    code = wait.until(EC.visibility_of_element_located(
+        (By.CSS_SELECTOR, root + " .live-responses-table .response "
+         ".response-col_status")))
+    body = browser.find_element(
+        By.CSS_SELECTOR, root + " .live-responses-table "
+        ".response-col_description pre")
+    return code.text.strip(), body.text
+
+
+def test_login_from_the_page_lets_the_page_call_guarded_routes(
+        workdir, browser):
+    user = create_user("bob@hbtn.io", "H0lberton!")
+    with api_server(workdir, AUTH_TYPE="session_db_auth") as server:
+        browser.get(server.url + "/api/v1/docs")
+        WebDriverWait(browser, WAIT_SECONDS).until(
+            EC.presence_of_element_located(
+                (By.ID, "operations-sessions-login")))
+        code, body = try_it_out(browser, "operations-users-getUser",
+                                {"user_id": "me"})
+        assert code == "401"
+        assert json.loads(body) == {"error": "Unauthorized"}
+
+        code, body = try_it_out(browser, "operations-sessions-login", {
+            "email": "bob@hbtn.io", "password": "H0lberton!"})
+        assert code == "200"
+        assert json.loads(body)["id"] == user.id
+        cookie = browser.get_cookie("_my_session_id")
+        assert cookie is not None and cookie["httpOnly"]
+
+        browser.find_element(By.CSS_SELECTOR,
+                             "#operations-users-getUser .execute").click()
+        WebDriverWait(browser, WAIT_SECONDS).until(
+            lambda driver: driver.find_element(
+                By.CSS_SELECTOR, "#operations-users-getUser "
+                ".live-responses-table .response .response-col_status"
+            ).text.strip() == "200")
+        assert severe_console_messages(
+            browser, "/api/v1/users/me - Failed to load resource: the "
+            "server responded with a status of 401") == []
