@@ -16,11 +16,15 @@ lives in one process's memory logs one warning naming the fix.
 import logging
 import multiprocessing
 import os
+import sys
 from typing import Any, List
 
-from api.v1.config import Settings, load_settings
-
 pythonpath = os.path.dirname(os.path.abspath(__file__))
+if pythonpath not in sys.path:
+    # gunicorn applies `pythonpath` only after reading this file.
+    sys.path.insert(0, pythonpath)
+
+from api.v1.config import Settings, load_settings  # noqa: E402
 _settings = load_settings()
 bind = ["{}:{}".format(_settings.api_host, _settings.api_port)]
 workers = multiprocessing.cpu_count() * 2 + 1

@@ -7,7 +7,7 @@ starts gunicorn without it).
 Its access log (stdout) and error log (stderr) go to files; the tests
 read the access log, whose format they set with `--access-logformat`
 where they need to know which worker (`%(p)s`) served which request.
-Redis, where used, is a server of the test's own (`private_redis_url`).
+Redis, where used, is the machine's, on the tests' db (`redis_url`).
 """
 import json
 import os
@@ -165,8 +165,8 @@ def hammer(url: str, cookie: str, count: int,
 
 
 def redis_of(request) -> str:
-    """Return the URL of this test's own Redis (see `private_redis_url`)."""
-    return request.getfixturevalue("private_redis_url")
+    """Return the URL of the tests' Redis db (see `redis_url`)."""
+    return request.getfixturevalue("redis_url")
 
 
 def session_env(auth_type: str, store: str, request) -> dict:

@@ -276,3 +276,22 @@ def test_users_routes_need_credentials_under_auth(make_app):
     assert client.delete("/api/v1/users/" + user.id).status_code == 401
     assert client.post("/api/v1/users", json={}).status_code == 401
     assert User.count() == 1
+
+
+def test_other_methods_on_stats_are_405_with_or_without_slash(make_app):
+    client = make_app(None).test_client()
+    for path in ("/api/v1/stats", "/api/v1/stats/"):
+        assert client.patch(path).status_code == 405
+        assert client.get(path).status_code == 200
+
+
+@pytest.mark.parametrize("auth_type", ALL_TYPES[1:])
+def test_cors_preflights_pass_the_guard(make_app, auth_type):
+    client = make_app(auth_type).test_client()
+    response = client.options("/api/v1/users", headers={
+        "Origin": "https://app.example",
+        "Access-Control-Request-Method": "GET"})
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] in (
+        "*", "https://app.example")
+    assert client.get("/api/v1/users").status_code == 401

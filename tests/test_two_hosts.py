@@ -3,7 +3,7 @@
 Each server (`python -m api.v1.app`) runs in its own folder and on its
 own port, with `DATABASE_URL` (users) and `SESSION_STORE_URL` (sessions)
 naming the same PostgreSQL database (this run's own) and Redis server
-(this test's own, `private_redis_url`), as two machines would.
+(the tests' db of the machine's Redis), as two machines would.
 Whatever one host does to a session or a user must hold on the other, and
 neither may fall back on the JSON files of its folder.
 """
@@ -41,11 +41,11 @@ pytestmark = [
 
 
 @pytest.fixture
-def hosts(workdir: Path, database: str, private_redis_url: str,
+def hosts(workdir: Path, database: str, redis_url: str,
           auth_type: str) -> Iterator[Hosts]:
     """Start host A and host B, in folders `a` and `b` of `workdir`."""
     env = {"AUTH_TYPE": auth_type, "DATABASE_URL": database,
-           "SESSION_STORE_URL": private_redis_url, "SESSION_DURATION": "3600"}
+           "SESSION_STORE_URL": redis_url, "SESSION_DURATION": "3600"}
     folders = (workdir / "a", workdir / "b")
     for folder in folders:
         folder.mkdir()

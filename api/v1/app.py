@@ -165,11 +165,13 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     def guard() -> Optional[Tuple[Response, int]]:
         """Refuse cross-site writes, then requests without valid credentials.
 
-        The credentials check is the contract's filter (spec §2.2).
+        The credentials check is the contract's filter (spec §2.2). CORS
+        preflights (OPTIONS) carry no credentials by design and pass, so
+        that flask-cors can answer them.
         """
         if request.method in UNSAFE_METHODS and is_cross_site(settings):
             return jsonify(CROSS_SITE), 403
-        if auth is None:
+        if auth is None or request.method == "OPTIONS":
             return None
         if not auth.require_auth(request.path, PUBLIC_PATHS):
             return None

@@ -12,7 +12,7 @@ def status() -> str:
     return jsonify({"status": "OK"})
 
 
-@app_views.route('/stats/', strict_slashes=False)
+@app_views.route('/stats', methods=['GET'], strict_slashes=False)
 def stats() -> str:
     """GET /api/v1/stats: return the number of each object, `{"users": N}`.
 
