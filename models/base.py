@@ -209,7 +209,7 @@ class Base():
         if DATA.get(s_class) is None:
             DATA[s_class] = {}
 
-        self.id = kwargs.get('id', str(uuid.uuid4()))
+        self.id = kwargs['id'] if 'id' in kwargs else str(uuid.uuid4())
         self.created_at = self._timestamp(kwargs.get('created_at'))
         self.updated_at = self._timestamp(kwargs.get('updated_at'))
 

@@ -24,7 +24,8 @@ from typing import (Any, Callable, ContextManager, Dict, Iterator, List,
 
 import orjson
 from sqlalchemy import (Boolean, Column, DateTime, Integer, MetaData, String,
-                        Table, Text, create_engine, event, func, or_, select)
+                        Table, Text, bindparam, create_engine, event, func,
+                        or_, select)
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import (DBAPIError, IntegrityError, InterfaceError,
                             OperationalError)
@@ -180,13 +181,16 @@ def _record_value(value: Any) -> Any:
 class SqlRecordStore(RecordStore):
     """Records of `User` and `UserSession` in a SQL database.
 
-    One engine per process with a connection pool of `pool_size`
-    connections plus as many again on demand: a gunicorn sync worker
-    serves one request at a time, so a handful per worker is plenty and
-    several workers stay far below PostgreSQL's connection limit. Pooled
-    connections are checked before use (`pool_pre_ping`), so the store
-    recovers by itself after the database comes back; while it is away
-    every call raises `StoreUnavailableError`.
+    Two engines per process, one for writes (each a transaction) and one
+    for reads in autocommit mode (one round trip, no BEGIN/COMMIT), each
+    with a pool of `pool_size` connections plus as many again on demand:
+    a gunicorn sync worker serves one request at a time, so a handful per
+    worker is plenty and several workers stay far below PostgreSQL's
+    connection limit. A pooled connection found dead is dropped and the
+    call retried once on a fresh one (SQLAlchemy's "optimistic" disconnect
+    handling, which saves the ping per checkout of `pool_pre_ping`), so
+    the store recovers by itself after the database comes back; while it
+    is away every call raises `StoreUnavailableError`.
     """
 
     cached = False
@@ -198,7 +202,7 @@ class SqlRecordStore(RecordStore):
         """
         self.database_url = database_url
         url = make_url(engine_url(database_url))
-        options: Dict[str, Any] = {"pool_pre_ping": True}
+        options: Dict[str, Any] = {}
         if url.get_backend_name() == "postgresql":
             options.update(pool_size=max(1, pool_size),
                            max_overflow=max(1, pool_size), pool_timeout=5,
@@ -206,8 +210,11 @@ class SqlRecordStore(RecordStore):
                            connect_args={"connect_timeout": 3})
         self.url = url
         self.engine = create_engine(url, **options)
+        self._reader = create_engine(url, isolation_level="AUTOCOMMIT",
+                                     **options)
         if url.get_backend_name() == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            for engine in (self.engine, self._reader):
+                event.listen(engine, "connect", _sqlite_pragmas)
         self._prepared = False
         self._prepare_lock = threading.Lock()
         _stores.add(self)
@@ -221,10 +228,12 @@ class SqlRecordStore(RecordStore):
     def forget_connections(self) -> None:
         """Drop pooled connections without closing them (after a fork)."""
         self.engine.dispose(close=False)
+        self._reader.dispose(close=False)
 
     def close(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+        self._reader.dispose()
 
     def lock(self, kind: str) -> ContextManager[None]:
         """Return a no-op: the database's own constraints serialise."""
@@ -267,15 +276,23 @@ class SqlRecordStore(RecordStore):
         with FileLock(os.path.abspath(database) + ".migrate.lock"):
             command.upgrade(migration_config(connection), "head")
 
-    def _run(self, work: Callable[[Connection], Any]) -> Any:
-        """Run `work` in one transaction; map driver failures.
+    def _run(self, work: Callable[[Connection], Any],
+             write: bool = True) -> Any:
+        """Run `work` in one transaction, or in autocommit for a read.
 
-        Raises `StoreUnavailableError` when the database cannot be reached
-        (a lost connection, a refused one, a timeout, a locked SQLite).
+        A connection that turns out dead (the database restarted) is
+        replaced and `work` run once more. Raises `StoreUnavailableError`
+        when the database cannot be reached (a lost connection, a refused
+        one, a timeout, a locked SQLite), `DuplicateRecordError` for a
+        unique constraint.
         """
         try:
-            with self.engine.begin() as connection:
-                return work(connection)
+            try:
+                return self._once(work, write)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                return self._once(work, write)
         except IntegrityError as exc:
             raise DuplicateRecordError(
                 "a record with this unique value already exists") from exc
@@ -290,6 +307,14 @@ class SqlRecordStore(RecordStore):
                 str(exc.orig).splitlines()[0] if exc.orig else exc)) \
                 from exc
 
+    def _once(self, work: Callable[[Connection], Any], write: bool) -> Any:
+        """Run `work` once on a pooled connection."""
+        if write:
+            with self.engine.begin() as connection:
+                return work(connection)
+        with self._reader.connect() as connection:
+            return work(connection)
+
     def _ready(self, kind: str) -> _Mapping:
         """Prepare the schema if needed; return the mapping of `kind`."""
         mapping = KINDS.get(kind)
@@ -303,12 +328,13 @@ class SqlRecordStore(RecordStore):
         mapping = self._ready(kind)
         table = mapping.table
 
+        statement = _statement(mapping, ("id",), (False,))
+
         def work(connection: Connection) -> Optional[Record]:
             """Select the row by its id."""
-            row = connection.execute(
-                select(table).where(table.c.id == record_id)).first()
+            row = connection.execute(statement, {"p0": record_id}).first()
             return None if row is None else _to_record(mapping, row)
-        return self._run(work)
+        return self._run(work, write=False)
 
     def find(self, kind: str, attributes: Record) -> List[Record]:
         """Return the records whose fields equal `attributes`, in order.
@@ -317,32 +343,32 @@ class SqlRecordStore(RecordStore):
         indexes); any other field makes it a scan.
         """
         mapping = self._ready(kind)
-        table = mapping.table
-        conditions = _conditions(mapping, attributes)
-        if conditions is None:
+        query = _query(mapping, attributes)
+        if query is None:
             return [record for record in self.iterate(kind) if all(
                 record.get(key) == value
                 for key, value in attributes.items())]
+        statement, parameters = query
 
         def work(connection: Connection) -> List[Record]:
             """Select the matching rows in insertion order."""
-            rows = connection.execute(select(table).where(
-                *conditions).order_by(table.c.seq))
+            rows = connection.execute(statement, parameters)
             return [_to_record(mapping, row) for row in rows]
-        return self._run(work)
+        return self._run(work, write=False)
 
     def count(self, kind: str) -> int:
         """Return the number of rows of `kind`."""
         table = self._ready(kind).table
         return self._run(lambda connection: connection.execute(
-            select(func.count()).select_from(table)).scalar_one())
+            select(func.count()).select_from(table)).scalar_one(),
+            write=False)
 
     def iterate(self, kind: str) -> Iterator[Record]:
         """Yield every record of `kind` in insertion order."""
         mapping = self._ready(kind)
         table = mapping.table
         rows = self._run(lambda connection: connection.execute(
-            select(table).order_by(table.c.seq)).all())
+            select(table).order_by(table.c.seq)).all(), write=False)
         for row in rows:
             yield _to_record(mapping, row)
 
@@ -360,7 +386,7 @@ class SqlRecordStore(RecordStore):
         if limit is not None:
             query = query.limit(limit)
         return self._run(lambda connection: list(
-            connection.execute(query).scalars()))
+            connection.execute(query).scalars()), write=False)
 
     def apply(self, kind: str, operations: Sequence[Operation]) -> List[int]:
         """Apply `operations` in one transaction (all or nothing)."""
@@ -492,29 +518,53 @@ def _to_record(mapping: _Mapping, row: Any) -> Record:
     return record
 
 
-def _conditions(mapping: _Mapping,
-                attributes: Record) -> Optional[List[ColumnElement]]:
-    """Return WHERE clauses for `attributes`, or None if SQL cannot.
+def _query(mapping: _Mapping, attributes: Record
+           ) -> Optional[Tuple[Any, Dict[str, Any]]]:
+    """Return a SELECT for `attributes` and its parameters, or None.
 
     None when a field is not a column or a value is not of the column's
     type (no stored value could equal it then, but a scan says so
     without asking the database to compare mismatched types).
     """
-    table = mapping.table
-    conditions = []
+    names, nulls, parameters = [], [], {}
     for key, value in attributes.items():
         name = mapping.fields.get(key) or (
             key if key in mapping.derived else None)
         if name is None:
             return None
-        column = table.c[name]
         try:
-            converted = _column_value(column, value, key)
+            converted = _column_value(mapping.table.c[name], value, key)
         except StoreError:
             return None
-        conditions.append(column.is_(None) if converted is None
-                          else column == converted)
-    return conditions
+        if converted is not None:
+            parameters["p{}".format(len(names))] = converted
+        names.append(name)
+        nulls.append(converted is None)
+    return _statement(mapping, tuple(names), tuple(nulls)), parameters
+
+
+_STATEMENTS: Dict[Tuple[str, Tuple[str, ...], Tuple[bool, ...]], Any] = {}
+
+
+def _statement(mapping: _Mapping, names: Tuple[str, ...],
+               nulls: Tuple[bool, ...]) -> Any:
+    """Return the SELECT matching columns `names`, built once and kept.
+
+    A column whose flag in `nulls` is True matches NULL; the others match
+    the bound parameters `p0`, `p1`... in order. Reusing one statement
+    object spares SQLAlchemy building it at every request.
+    """
+    key = (mapping.table.name, names, nulls)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        table = mapping.table
+        conditions = [table.c[name].is_(None) if null else
+                      table.c[name] == bindparam("p{}".format(position))
+                      for position, (name, null)
+                      in enumerate(zip(names, nulls))]
+        statement = select(table).where(*conditions).order_by(table.c.seq)
+        _STATEMENTS[key] = statement
+    return statement
 
 
 def migration_config(connection: Optional[Connection] = None) -> Any:
