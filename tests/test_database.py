@@ -115,16 +115,20 @@ def test_import_then_export_lose_nothing(workdir, postgres_url):
     create_user("bob@hbtn.io", "H0lberton!", first_name="Bob")
     records = json.loads((workdir / ".db_User.json").read_text())
     records["legacy-1"] = legacy
-    (workdir / ".db_User.json").write_text(json.dumps(records))
+    twin = dict(legacy, id="twin-1", email=" BOB@hbtn.io")
+    (workdir / ".db_User.json").write_text(json.dumps(
+        dict(records, **{"twin-1": twin})))
     env = {"DATABASE_URL": postgres_url}
     try:
         first = flask(workdir, "import-json", env=env)
         assert first.returncode == 0, first.stderr
-        assert "User: 2 read, 2 added, 0 already there, 0 skipped" in \
+        assert "User: 3 read, 2 added, 0 already there, 1 skipped" in \
             first.stdout
+        assert "skipped User twin-1: its email is taken" in first.stderr
         assert "UserSession: 0 read, 0 added" in first.stdout
         second = flask(workdir, "import-json", env=env)
-        assert "User: 2 read, 0 added, 2 already there" in second.stdout
+        assert "User: 3 read, 0 added, 2 already there, 1 skipped" in \
+            second.stdout
         base.set_store(SqlRecordStore(postgres_url))
         reset_state()
         assert User.count() == 2

@@ -27,6 +27,7 @@ from models.user import User
 NO_SUCH_USER = 3
 MAX_PASSWORD_LENGTH = 1024
 KINDS = ("User", "UserSession")
+IMPORT_BATCH = 1000
 
 
 class NoSuchUser(click.ClickException):
@@ -227,6 +228,7 @@ def register_commands(app: Flask, auth: Any, settings: Settings) -> None:
         Records whose id is already in the database are skipped, so a
         second run adds nothing; a user whose email is taken by another
         id is reported and skipped. Legacy hashes are kept as they are.
+        Records go in by transactions of 1,000.
         """
         store = base.get_store()
         if store.cached:
@@ -234,21 +236,29 @@ def register_commands(app: Flask, auth: Any, settings: Settings) -> None:
         for kind in KINDS:
             records = read_json_records(JsonFileStore.path(kind))
             known = {record["id"] for record in store.iterate(kind)}
+            fresh = [record for record in records.values()
+                     if record.get("id") not in known]
             added = skipped = 0
-            for record in records.values():
-                if record.get("id") in known:
-                    continue
+            for start in range(0, len(fresh), IMPORT_BATCH):
+                batch = fresh[start:start + IMPORT_BATCH]
                 try:
-                    store.apply(kind, [Insert(record)])
-                    added += 1
+                    store.apply(kind, [Insert(record) for record in batch])
+                    added += len(batch)
+                    continue
                 except DuplicateRecordError:
-                    skipped += 1
-                    click.echo("skipped {} {}: its email is taken".format(
-                        kind, record.get("id")), err=True)
+                    pass
+                for record in batch:
+                    try:
+                        store.apply(kind, [Insert(record)])
+                        added += 1
+                    except DuplicateRecordError:
+                        skipped += 1
+                        click.echo("skipped {} {}: its email is taken"
+                                   .format(kind, record.get("id")),
+                                   err=True)
             click.echo("{}: {} read, {} added, {} already there, {} "
                        "skipped".format(kind, len(records), added,
-                                        len(records) - added - skipped,
-                                        skipped))
+                                        len(records) - len(fresh), skipped))
 
     @app.cli.command("export-json")
     @click.option("--force", is_flag=True,
