@@ -27,6 +27,8 @@ from datetime import datetime
 from typing import (ContextManager, Dict, Hashable, Iterable, List, Optional,
                     Sequence, Tuple, TypeVar)
 
+import orjson
+
 from models import clock
 from models.store import (CorruptStoreError, Delete, Insert, Operation,
                           Record, RecordStore, Update, make_record_store)
@@ -111,7 +113,7 @@ class _Table:
         self.version = version
         self.indexed = indexed
         self.sweep_at = 0
-        self.index: Dict[str, Dict[Hashable, Dict[str, None]]] = {
+        self.index: Dict[str, Dict[Hashable, object]] = {
             attr: {} for attr in indexed}
         self.keys: Dict[str, tuple] = {}
         for obj in list(objects.values()):
@@ -137,8 +139,10 @@ class _Table:
             value = attributes.get(attr, _MISSING)
             if value is _MISSING or not _hashable(value):
                 continue
-            ids = list(self.index[attr].get(value, ()))
-            return [self.objects[i] for i in ids if i in self.objects]
+            ids = self.index[attr].get(value, ())
+            if isinstance(ids, str):
+                ids = (ids,)
+            return [self.objects[i] for i in list(ids) if i in self.objects]
         return None
 
     def sweep(self, size: int) -> List["Base"]:
@@ -160,14 +164,28 @@ class _Table:
         return chosen
 
     def _add_to_index(self, obj: "Base") -> None:
-        """Index `obj` under its current values of the indexed attributes."""
+        """Index `obj` under its current values of the indexed attributes.
+
+        An index entry is the one id holding a value, or an ordered dict
+        (used as a set) when several do: most values are unique, and a
+        plain id costs far less memory than a dict per user.
+        """
         values = tuple(getattr(obj, attr, None) for attr in self.indexed)
         if self.keys.get(obj.id) == values:
             return
         self._drop_from_index(obj.id)
         for attr, value in zip(self.indexed, values):
-            if _hashable(value):
-                self.index[attr].setdefault(value, {})[obj.id] = None
+            if not _hashable(value):
+                continue
+            index = self.index[attr]
+            held = index.get(value)
+            if held is None:
+                index[value] = obj.id
+            elif isinstance(held, str):
+                if held != obj.id:
+                    index[value] = {held: None, obj.id: None}
+            else:
+                held[obj.id] = None
         self.keys[obj.id] = values
 
     def _drop_from_index(self, obj_id: str) -> None:
@@ -178,11 +196,14 @@ class _Table:
         for attr, value in zip(self.indexed, values):
             if not _hashable(value):
                 continue
-            ids = self.index[attr].get(value)
-            if ids is not None:
-                ids.pop(obj_id, None)
-                if not ids:
-                    del self.index[attr][value]
+            index = self.index[attr]
+            held = index.get(value)
+            if held == obj_id:
+                del index[value]
+            elif isinstance(held, dict):
+                held.pop(obj_id, None)
+                if len(held) == 1:
+                    index[value] = next(iter(held))
 
 
 class Base():
@@ -253,8 +274,14 @@ class Base():
         return result
 
     @classmethod
-    def _from_record(cls, record: Record) -> "Base":
-        """Build a stored object from `record`; raise `CorruptStoreError`."""
+    def _from_record(cls, record: Record,
+                     serialized: Optional[bytes] = None) -> "Base":
+        """Build a stored object from `record`; raise `CorruptStoreError`.
+
+        The object remembers what it was read as: `serialized` (the
+        store's own JSON of the record, shared, so it costs no memory) or
+        else `record` itself.
+        """
         try:
             obj = cls(**record)
         except (TypeError, ValueError) as exc:
@@ -262,8 +289,15 @@ class Base():
                 "cannot read {}: record {!r}: {}; it was left untouched"
                 .format(get_store().location(cls.__name__),
                         record.get("id"), exc)) from exc
-        obj._stored = obj.to_json(True)
+        obj._stored = serialized if serialized is not None else record
         return obj
+
+    def _snapshot(self) -> Optional[Record]:
+        """Return the record this object was last read or saved as."""
+        stored = getattr(self, "_stored", None)
+        if isinstance(stored, bytes):
+            stored = orjson.loads(stored)
+        return stored
 
     @classmethod
     def load_from_file(cls) -> None:
@@ -289,8 +323,8 @@ class Base():
         """Build the table of this class from `store` and publish it."""
         s_class = cls.__name__
         objects = {}
-        for record in store.iterate(s_class):
-            obj = cls._from_record(record)
+        for record, serialized in store.iterate_serialized(s_class):
+            obj = cls._from_record(record, serialized)
             objects[obj.id] = obj
         table = _Table(objects, version, cls._indexed)
         DATA[s_class] = objects
@@ -319,7 +353,7 @@ class Base():
         the record it was read as, expecting their old values.
         """
         record = self.to_json(True)
-        stored = getattr(self, "_stored", None)
+        stored = self._snapshot()
         if stored is None or stored.get("id") != self.id:
             return Insert(record)
         changes = {key: value for key, value in record.items()
@@ -362,7 +396,7 @@ class Base():
                     if table is not None:
                         table.put(obj)
                 else:
-                    obj._stored = dict(obj._stored, **op.changes)
+                    obj._stored = dict(obj._snapshot(), **op.changes)
                     if table is not None:
                         cls._sync_cached(table, obj, op)
             if table is not None:
@@ -382,7 +416,7 @@ class Base():
             for key in op.changes:
                 if key in obj.__dict__:
                     setattr(cached, key, obj.__dict__[key])
-            cached._stored = dict(cached._stored, **op.changes)
+            cached._stored = dict(cached._snapshot(), **op.changes)
         table.put(cached)
 
     @classmethod

@@ -144,3 +144,100 @@ def test_basic_auth_unknown_and_known_users_both_verify(make_app,
                               headers=basic_header(email, "nope"))
         assert response.status_code == 403
     assert verified == ["nope", "nope"]
+
+
+def counting_verifications(monkeypatch):
+    """Count argon2/legacy verifications from now on."""
+    calls = []
+    real = passwords.verify_password
+
+    def counting(stored, password):
+        calls.append(password)
+        return real(stored, password)
+    monkeypatch.setattr(passwords, "verify_password", counting)
+    return calls
+
+
+def test_basic_credentials_verify_once_then_hit_the_cache(make_app,
+                                                           monkeypatch):
+    create_user()
+    client = make_app("basic_auth").test_client()
+    calls = counting_verifications(monkeypatch)
+    headers = basic_header("bob@hbtn.io", "H0lberton!")
+    for _ in range(5):
+        assert client.get("/api/v1/users/me", headers=headers) \
+            .status_code == 200
+    assert calls == ["H0lberton!"]                # argon2 once
+
+
+def test_failures_are_never_cached(make_app, monkeypatch):
+    create_user()
+    client = make_app("basic_auth", login_limit_per_account="100 per minute",
+                      login_limit_per_address="100 per minute").test_client()
+    calls = counting_verifications(monkeypatch)
+    wrong = basic_header("bob@hbtn.io", "wrong")
+    for _ in range(3):
+        assert client.get("/api/v1/users", headers=wrong).status_code == 403
+    assert calls == ["wrong"] * 3
+
+
+@pytest.mark.parametrize("change, status", [
+    ("password", 403), ("revocation", 200), ("rehash", 200),
+    ("deletion", 403)])
+def test_a_credential_change_misses_the_cache_at_once(make_app, monkeypatch,
+                                                      change, status):
+    from models.user import User
+    user = create_user()
+    client = make_app("basic_auth").test_client()
+    headers = basic_header("bob@hbtn.io", "H0lberton!")
+    assert client.get("/api/v1/users/me", headers=headers).status_code \
+        == 200                                  # cached from here on
+    stored = User.get(user.id)                  # as another process would
+    if change == "password":
+        stored.password = "Changed!"
+        stored.save()
+    elif change == "revocation":
+        stored.revoke_sessions()
+    elif change == "rehash":                    # same password, new hash
+        stored._password = passwords.hash_password("H0lberton!")
+        stored.save()
+    else:
+        stored.remove()
+    calls = counting_verifications(monkeypatch)
+    response = client.get("/api/v1/users/me", headers=headers)
+    assert response.status_code == status
+    assert len(calls) == 1                      # a miss: argon2 again
+
+
+def test_the_cache_keeps_no_password_and_keys_differ_per_process():
+    from api.v1.auth.credential_cache import VerifiedCredentials
+    first = VerifiedCredentials(120, 10)
+    second = VerifiedCredentials(120, 10)
+    first.remember("u1", "Secret-Pwd", "$argon2id$hash", 1)
+    assert first.knows("u1", "Secret-Pwd", "$argon2id$hash", 1)
+    assert not second.knows("u1", "Secret-Pwd", "$argon2id$hash", 1)
+    for key in first._entries:
+        assert b"Secret-Pwd" not in key and len(key) == 32
+    for other in (("u2", "Secret-Pwd", "$argon2id$hash", 1),
+                  ("u1", "Secret-Pwd!", "$argon2id$hash", 1),
+                  ("u1", "Secret-Pwd", "$argon2id$other", 1),
+                  ("u1", "Secret-Pwd", "$argon2id$hash", 2),
+                  ("u1S", "ecret-Pwd", "$argon2id$hash", 1)):
+        assert not first.knows(*other), other
+
+
+def test_the_cache_is_bounded_in_time_and_size(monkeypatch):
+    import time
+    from api.v1.auth.credential_cache import VerifiedCredentials
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    cache = VerifiedCredentials(120, 2)
+    for user in ("a", "b", "c"):
+        cache.remember(user, "pw", "h", 0)
+    assert not cache.knows("a", "pw", "h", 0)        # evicted: size 2
+    assert cache.knows("c", "pw", "h", 0)
+    now[0] += 121
+    assert not cache.knows("c", "pw", "h", 0)        # expired
+    off = VerifiedCredentials(0, 10)
+    off.remember("a", "pw", "h", 0)
+    assert not off.knows("a", "pw", "h", 0)
