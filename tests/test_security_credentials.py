@@ -158,8 +158,8 @@ def counting_verifications(monkeypatch):
     return calls
 
 
-def test_basic_credentials_verify_once_then_hit_the_cache(make_app,
-                                                           monkeypatch):
+def test_basic_credentials_verify_once_then_hit_the_cache(
+        make_app, monkeypatch):
     create_user()
     client = make_app("basic_auth").test_client()
     calls = counting_verifications(monkeypatch)
@@ -172,7 +172,8 @@ def test_basic_credentials_verify_once_then_hit_the_cache(make_app,
 
 def test_failures_are_never_cached(make_app, monkeypatch):
     create_user()
-    client = make_app("basic_auth", login_limit_per_account="100 per minute",
+    client = make_app("basic_auth",
+                      login_limit_per_account="100 per minute",
                       login_limit_per_address="100 per minute").test_client()
     calls = counting_verifications(monkeypatch)
     wrong = basic_header("bob@hbtn.io", "wrong")
