@@ -88,6 +88,18 @@ def get_store() -> RecordStore:
     return _store
 
 
+def _stamp(moment: datetime) -> str:
+    """Return `moment` as `TIMESTAMP_FORMAT` text, such as 2017-09-25T01:55:17.
+
+    `isoformat` gives the same text several times faster than `strftime`
+    for the years 1000 to 9999 of a naive datetime, which is every stamp
+    of the clock.
+    """
+    if moment.tzinfo is None and moment.year >= 1000:
+        return moment.isoformat(timespec="seconds")
+    return moment.strftime(TIMESTAMP_FORMAT)
+
+
 def _hashable(value: object) -> bool:
     """Return True if `value` can be a dict key."""
     try:
@@ -268,7 +280,7 @@ class Base():
             if not for_serialization and key[0] == '_':
                 continue
             if type(value) is datetime:
-                result[key] = value.strftime(TIMESTAMP_FORMAT)
+                result[key] = _stamp(value)
             else:
                 result[key] = value
         return result

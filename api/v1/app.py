@@ -9,7 +9,7 @@ import logging
 import sys
 from typing import Callable, Optional, Tuple
 
-from flask import Flask, Response, abort, jsonify, request
+from flask import Flask, Request, Response, abort, jsonify, request
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
@@ -85,8 +85,8 @@ def _error_handler(status: int) -> ErrorHandler:
     return handler
 
 
-def is_cross_site(settings: Settings) -> bool:
-    """Return True if a browser marks this request as cross-site.
+def is_cross_site(settings: Settings, req: Request) -> bool:
+    """Return True if a browser marks the request `req` as cross-site.
 
     That is `Sec-Fetch-Site: cross-site`, or an `Origin` header that is
     neither this server's own origin nor one of `ALLOWED_ORIGINS` (OWASP
@@ -94,13 +94,13 @@ def is_cross_site(settings: Settings) -> bool:
     headers"). Requests without these headers (curl, scripts, old
     browsers on same-origin requests) are not cross-site.
     """
-    if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
+    if req.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
         return True
-    origin = request.headers.get("Origin")
+    origin = req.headers.get("Origin")
     if origin is None:
         return False
     origin = origin.rstrip("/").lower()
-    own = "{}://{}".format(request.scheme, request.host).lower()
+    own = "{}://{}".format(req.scheme, req.host).lower()
     return origin != own and origin not in settings.allowed_origins
 
 
@@ -169,17 +169,18 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
         preflights (OPTIONS) carry no credentials by design and pass, so
         that flask-cors can answer them.
         """
-        if request.method in UNSAFE_METHODS and is_cross_site(settings):
+        req = request._get_current_object()
+        if req.method in UNSAFE_METHODS and is_cross_site(settings, req):
             return jsonify(CROSS_SITE), 403
-        if auth is None or request.method == "OPTIONS":
+        if auth is None or req.method == "OPTIONS":
             return None
-        if not auth.require_auth(request.path, PUBLIC_PATHS):
+        if not auth.require_auth(req.path, PUBLIC_PATHS):
             return None
-        if auth.authorization_header(request) is None \
-                and auth.session_cookie(request) is None:
+        if auth.authorization_header(req) is None \
+                and auth.session_cookie(req) is None:
             abort(401)
-        request.current_user = auth.current_user(request)
-        if request.current_user is None:
+        req.current_user = auth.current_user(req)
+        if req.current_user is None:
             abort(403)
         return None
 
