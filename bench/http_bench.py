@@ -53,7 +53,7 @@ USER_EMAIL = "bench@example.com"
 USER_PASSWORD = "bench-password"
 ANCHOR_REDIS_DB = 12
 # Redis dbs for the scenarios that name {redis_db}, one each (flushed).
-# The anchor has 12; the service tests use 13 (11 in the README's own runs).
+# The anchor has 12; the service tests use 13.
 SESSION_REDIS_DBS = (14, 15, 10)
 DEFAULT_ANCHOR_DIR = os.path.join(benchlib.REPO, "..", "shared", "anchors")
 DEFAULT_CACHE_DIR = os.path.join(
