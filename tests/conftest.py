@@ -180,6 +180,20 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture
+def verifications(monkeypatch) -> list:
+    """Return the list of passwords verified from now on (a spy)."""
+    from models import passwords
+    calls = []
+    real = passwords.verify_password
+
+    def counting(stored, password):
+        calls.append(password)
+        return real(stored, password)
+    monkeypatch.setattr(passwords, "verify_password", counting)
+    return calls
+
+
+@pytest.fixture
 def make_app(request):
     """Return a builder of isolated apps: `make_app(auth_type, **settings)`.
 

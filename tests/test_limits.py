@@ -13,7 +13,6 @@ import pytest
 import requests
 
 from api.v1.config import Settings, load_settings
-from models import passwords
 from conftest import (REPO, api_server, basic_header, create_user,
                       free_port, server_env)
 
@@ -44,15 +43,9 @@ def test_a_burst_of_parallel_guesses_gets_at_most_the_limit(workdir):
 
 
 def test_each_attempt_is_counted_before_the_password_check(make_app,
-                                                           monkeypatch):
+                                                           verifications):
     create_user()
-    checks = []
-    real = passwords.verify_password
-
-    def counting(stored, password):
-        checks.append(password)
-        return real(stored, password)
-    monkeypatch.setattr(passwords, "verify_password", counting)
+    checks = verifications
     client = make_app("session_auth").test_client()
     answers = [client.post(LOGIN, data={"email": "bob@hbtn.io",
                                         "password": "guess-{}".format(i)})

@@ -129,15 +129,9 @@ def test_event_log_lines_hold_no_secrets(make_app, caplog, frozen_clock):
 
 
 def test_basic_auth_unknown_and_known_users_both_verify(make_app,
-                                                        monkeypatch):
+                                                        verifications):
     create_user()
-    verified = []
-    real = passwords.verify_password
-
-    def spy(stored, password):
-        verified.append(password)
-        return real(stored, password)
-    monkeypatch.setattr(passwords, "verify_password", spy)
+    verified = verifications
     client = make_app("basic_auth").test_client()
     for email in ("bob@hbtn.io", "ghost@hbtn.io"):
         response = client.get("/api/v1/users",
@@ -146,23 +140,11 @@ def test_basic_auth_unknown_and_known_users_both_verify(make_app,
     assert verified == ["nope", "nope"]
 
 
-def counting_verifications(monkeypatch):
-    """Count argon2/legacy verifications from now on."""
-    calls = []
-    real = passwords.verify_password
-
-    def counting(stored, password):
-        calls.append(password)
-        return real(stored, password)
-    monkeypatch.setattr(passwords, "verify_password", counting)
-    return calls
-
-
 def test_basic_credentials_verify_once_then_hit_the_cache(
-        make_app, monkeypatch):
+        make_app, verifications):
     create_user()
     client = make_app("basic_auth").test_client()
-    calls = counting_verifications(monkeypatch)
+    calls = verifications
     headers = basic_header("bob@hbtn.io", "H0lberton!")
     for _ in range(5):
         assert client.get("/api/v1/users/me", headers=headers) \
@@ -170,12 +152,12 @@ def test_basic_credentials_verify_once_then_hit_the_cache(
     assert calls == ["H0lberton!"]                # argon2 once
 
 
-def test_failures_are_never_cached(make_app, monkeypatch):
+def test_failures_are_never_cached(make_app, request):
     create_user()
     client = make_app("basic_auth",
                       login_limit_per_account="100 per minute",
                       login_limit_per_address="100 per minute").test_client()
-    calls = counting_verifications(monkeypatch)
+    calls = request.getfixturevalue("verifications")
     wrong = basic_header("bob@hbtn.io", "wrong")
     for _ in range(3):
         assert client.get("/api/v1/users", headers=wrong).status_code == 403
@@ -185,7 +167,7 @@ def test_failures_are_never_cached(make_app, monkeypatch):
 @pytest.mark.parametrize("change, status", [
     ("password", 403), ("revocation", 200), ("rehash", 200),
     ("deletion", 403)])
-def test_a_credential_change_misses_the_cache_at_once(make_app, monkeypatch,
+def test_a_credential_change_misses_the_cache_at_once(make_app, request,
                                                       change, status):
     from models.user import User
     user = create_user()
@@ -204,7 +186,7 @@ def test_a_credential_change_misses_the_cache_at_once(make_app, monkeypatch,
         stored.save()
     else:
         stored.remove()
-    calls = counting_verifications(monkeypatch)
+    calls = request.getfixturevalue("verifications")
     response = client.get("/api/v1/users/me", headers=headers)
     assert response.status_code == status
     assert len(calls) == 1                      # a miss: argon2 again
