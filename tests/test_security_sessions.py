@@ -275,3 +275,19 @@ def test_no_store_on_credential_responses(make_app, auth_type):
     for response in (client.get("/api/v1/users"), login(client),
                      client.get("/api/v1/status")):
         assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_logins_purge_expired_sessions_of_the_file_store(make_app,
+                                                         frozen_clock):
+    create_user()
+    app = make_app("session_db_auth", session_duration=60)
+    auth = app.extensions["session_api.auth"]
+    for i in range(80):
+        auth.create_session("gone-{}".format(i))
+    frozen_clock.advance(61)                     # all 80 expired
+    for _ in range(24):                          # a few dozen logins
+        assert login(app.test_client()).status_code == 200
+    with open(".db_UserSession.json") as handle:
+        left = [s["user_id"] for s in json.load(handle).values()]
+    assert sum(1 for user_id in left if user_id.startswith("gone-")) <= 5
+    assert len(left) - sum(1 for u in left if u.startswith("gone-")) == 24
