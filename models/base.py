@@ -88,7 +88,7 @@ def get_store() -> RecordStore:
     return _store
 
 
-def _stamp(moment: datetime) -> str:
+def format_timestamp(moment: datetime) -> str:
     """Return `moment` as `TIMESTAMP_FORMAT` text, such as 2017-09-25T01:55:17.
 
     `isoformat` gives the same text several times faster than `strftime`
@@ -280,7 +280,7 @@ class Base():
             if not for_serialization and key[0] == '_':
                 continue
             if type(value) is datetime:
-                result[key] = _stamp(value)
+                result[key] = format_timestamp(value)
             else:
                 result[key] = value
         return result

@@ -28,6 +28,8 @@ TIME_COST = 2
 MEMORY_COST_KIB = 19 * 1024
 PARALLELISM = 1
 WRAPPED_PREFIX = "sha256+"
+MAX_PASSWORD_LENGTH = 1024
+"""Longest password accepted, in characters: each argon2 input is CPU."""
 
 HASHER = PasswordHasher(time_cost=TIME_COST, memory_cost=MEMORY_COST_KIB,
                         parallelism=PARALLELISM)

@@ -326,8 +326,6 @@ class SqlRecordStore(RecordStore):
     def get(self, kind: str, record_id: str) -> Optional[Record]:
         """Return the record `record_id`, or None."""
         mapping = self._ready(kind)
-        table = mapping.table
-
         statement = _statement(mapping, ("id",), (False,))
 
         def work(connection: Connection) -> Optional[Record]:

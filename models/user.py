@@ -104,8 +104,7 @@ class User(Base):
             self._password = None
         else:
             self._password = passwords.hash_password(pwd)
-        self._auth_epoch = self.auth_epoch + 1
-        _password_changed.add(self.id)
+        self._move_epoch()
 
     def revoke_sessions(self) -> None:
         """End every session of this user ("log out everywhere"), and save.
@@ -113,9 +112,16 @@ class User(Base):
         Moves the credential epoch on; every process sees it at the next
         request of each session. Raises the errors of `save()`.
         """
+        self._move_epoch()
+        self.save()
+
+    def _move_epoch(self) -> None:
+        """Move the credential epoch on; the next `save()` stores it.
+
+        Saving then also ends this user's sessions held by this process.
+        """
         self._auth_epoch = self.auth_epoch + 1
         _password_changed.add(self.id)
-        self.save()
 
     def is_valid_password(self, pwd: str) -> bool:
         """Return True if `pwd` (a str) matches the stored password.

@@ -19,13 +19,12 @@ from flask import Flask
 from api.v1.auth.stores.memory import MemorySessionStore
 from api.v1.config import Settings
 from models import base, passwords
-from models.base import TIMESTAMP_FORMAT
+from models.base import format_timestamp
 from models.store import (DuplicateRecordError, Insert, JsonFileStore,
                           StoreError, read_json_records, write_atomically)
 from models.user import User
 
 NO_SUCH_USER = 3
-MAX_PASSWORD_LENGTH = 1024
 KINDS = ("User", "UserSession")
 IMPORT_BATCH = 1000
 
@@ -64,9 +63,10 @@ def _read_password(from_stdin: bool) -> str:
                                 confirmation_prompt=True)
     if not password:
         raise click.ClickException("the password is empty")
-    if len(password) > MAX_PASSWORD_LENGTH:
+    if len(password) > passwords.MAX_PASSWORD_LENGTH:
         raise click.ClickException("the password is longer than {} "
-                                   "characters".format(MAX_PASSWORD_LENGTH))
+                                   "characters".format(
+                                       passwords.MAX_PASSWORD_LENGTH))
     return password
 
 
@@ -92,7 +92,7 @@ def _session_store(auth: Any) -> Any:
 
 def _stamp(moment: Any) -> str:
     """Return a datetime in the contract's format, or `-`."""
-    return moment.strftime(TIMESTAMP_FORMAT) if moment else "-"
+    return format_timestamp(moment) if moment else "-"
 
 
 def register_commands(app: Flask, auth: Any, settings: Settings) -> None:

@@ -8,9 +8,8 @@ from flask import abort, jsonify, request
 from api.v1.auth.events import email_digest, log_event
 from api.v1.auth.session_auth import SessionAuth
 from api.v1.views import active_auth, app_views
-from api.v1.views.users import MAX_PASSWORD_LENGTH
 from models import passwords
-from models.base import TIMESTAMP_FORMAT
+from models.base import format_timestamp
 from models.user import User
 
 
@@ -47,7 +46,7 @@ def login() -> Tuple[str, int]:
     password = request.form.get('password')
     if password is None or password == "":
         return jsonify({"error": "password missing"}), 400
-    if len(password) > MAX_PASSWORD_LENGTH:
+    if len(password) > passwords.MAX_PASSWORD_LENGTH:
         return jsonify({"error": "password too long"}), 400
     attempt = auth.limits.attempt(email, request.remote_addr) \
         if auth.limits is not None else None
@@ -106,7 +105,7 @@ def _caller() -> Tuple[SessionAuth, User, Optional[str]]:
 
 def _stamp(moment: Optional[datetime]) -> Optional[str]:
     """Return `moment` in the contract's timestamp format (UTC), or None."""
-    return None if moment is None else moment.strftime(TIMESTAMP_FORMAT)
+    return None if moment is None else format_timestamp(moment)
 
 
 @app_views.route('/auth_session/sessions', methods=['GET'],

@@ -7,14 +7,13 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from api.v1.views import app_views, policy_principal, require_reach
 from models.emails import MAX_EMAIL_LENGTH
+from models.passwords import MAX_PASSWORD_LENGTH
 from models.store import DuplicateRecordError
 from models.user import User
 
 WRONG_FORMAT = {"error": "Wrong format"}
 NAME_FIELDS = ("first_name", "last_name")
 MAX_NAME_LENGTH = 256
-MAX_PASSWORD_LENGTH = 1024
-"""Longest password accepted, in characters: each argon2 input is CPU."""
 DUPLICATE_EMAIL = "email already registered"
 
 

@@ -17,7 +17,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 
 def session_handle(session_id: str) -> str:
@@ -130,10 +130,6 @@ class SessionStore(ABC):
         handles = [handle for handle, _ in self.sessions_of(user_id)
                    if handle != keep]
         return self.delete_by_handles(user_id, handles) if handles else 0
-
-    def describe(self) -> Dict[str, str]:
-        """Return what an operator needs to know of the store (for logs)."""
-        return {"store": type(self).__name__}
 
 
 def record_matches_cutoffs(record: SessionRecord, cutoffs: Cutoffs) -> bool:

@@ -19,7 +19,7 @@ relies on keyspace notifications. The scripts name keys they build (the
 per-user index), so they fit a single Redis or Sentinel, not Cluster.
 """
 from datetime import datetime, timedelta
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -228,9 +228,3 @@ class RedisSessionStore(SessionStore):
     def ping(self) -> bool:
         """Return True if Redis answers now."""
         return bool(self._call(self.client.ping))
-
-    def describe(self) -> Dict[str, str]:
-        """Return the store's name and Redis address (without password)."""
-        kwargs = self.client.connection_pool.connection_kwargs
-        return {"store": "redis", "host": str(kwargs.get("host")),
-                "db": str(kwargs.get("db", 0))}
