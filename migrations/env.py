@@ -9,7 +9,7 @@ with `DATABASE_URL` set) connects here instead.
 from alembic import context
 from sqlalchemy import create_engine
 
-from api.v1.config import load_settings
+from models.settings import load_settings
 from models.sql_store import engine_url
 
 

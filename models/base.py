@@ -30,8 +30,10 @@ from typing import (ContextManager, Dict, Hashable, Iterable, List, Optional,
 import orjson
 
 from models import clock
+from models.settings import load_settings
 from models.store import (CorruptStoreError, Delete, Insert, Operation,
-                          Record, RecordStore, Update, make_record_store)
+                          Record, RecordStore, Update)
+from models.store_factory import make_record_store
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S"
 DATA = {}
@@ -74,12 +76,11 @@ def use_database(database_url: Optional[str], pool_size: int = 5) -> None:
 def get_store() -> RecordStore:
     """Return the record store, creating it from the settings at first use.
 
-    The default comes from `DATABASE_URL` (read by `api.v1.config`, the
+    The default comes from `DATABASE_URL` (read by `models.settings`, the
     one place that reads the environment): unset gives the JSON files.
     """
     global _store
     if _store is None:
-        from api.v1.config import load_settings
         with _store_lock:
             if _store is None:
                 settings = load_settings()

@@ -6,7 +6,8 @@ them) and asks a `RecordStore` to keep them. A store only moves records;
 it knows nothing of users or sessions beyond the names of their fields.
 Two stores exist: `JsonFileStore` (the contract's `.db_<Class>.json`
 files, the default) and `models.sql_store.SqlRecordStore` (PostgreSQL or
-SQLite through SQLAlchemy), chosen by `make_record_store`.
+SQLite through SQLAlchemy), chosen by
+`models.store_factory.make_record_store`.
 
 Every write is row-level: an insert adds one record, an update changes
 only the fields that changed, and only while the record exists and those
@@ -176,22 +177,6 @@ class RecordStore(ABC):
 
     def close(self) -> None:
         """Release connections or handles; the store stays usable."""
-
-
-def make_record_store(database_url: Optional[str],
-                      pool_size: int = 5) -> RecordStore:
-    """Return the record store for `database_url` (`DATABASE_URL`).
-
-    None or empty gives the JSON files of the working directory (the
-    contract's default); a SQLAlchemy URL gives a `SqlRecordStore` with
-    `pool_size` pooled connections, whose module (and SQLAlchemy) is
-    imported only then. Raises `ValueError` for a URL of an unsupported
-    database.
-    """
-    if not database_url:
-        return JsonFileStore()
-    from models.sql_store import SqlRecordStore
-    return SqlRecordStore(database_url, pool_size)
 
 
 def _timestamp_older(value: Any, cutoff: datetime) -> bool:
