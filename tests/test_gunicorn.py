@@ -265,7 +265,7 @@ def test_runs_from_another_folder_logs_and_stays_in_foreground(workdir):
         assert listening and int(listening.group(1)) == server.proc.pid
         wait_for(lambda: '"GET /api/v1/users/me HTTP/1.1" 200'
                  in server.stdout(), what="the access log line")
-        wait_for(lambda: "auth event=login user={}".format(user.id)
+        wait_for(lambda: "auth event=login_succeeded user={}".format(user.id)
                  in server.stderr(), what="the login event line")
         assert "GET /api/v1/users/me" not in server.stderr()
         assert "auth event=" not in server.stdout()

@@ -85,8 +85,8 @@ class AttemptLimits:
             for item, keys in wanted:
                 if not self.strategy.hit(item, *keys):
                     self._give_back(taken)
-                    log_event("rate_limited", email=email_digest(email),
-                              limit=str(item))
+                    log_event("limited", email=email_digest(email),
+                              limit=keys[0].replace("auth-", "per_"))
                     raise TooManyAttempts(
                         retry_after=self._retry_after(item, keys))
                 taken.append((item, keys))

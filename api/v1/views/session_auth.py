@@ -59,7 +59,7 @@ def login() -> Tuple[str, int]:
     user = next((u for u in users if u.is_valid_password(password)), None)
     if user is None:
         log_event("login_failed", email=email_digest(email),
-                  reason="wrong_password")
+                  reason="wrong_password", user=users[0].id)
         return jsonify({"error": "wrong password"}), 401
     if attempt is not None:
         auth.limits.succeeded(attempt)
@@ -67,7 +67,7 @@ def login() -> Tuple[str, int]:
     session_id = auth.create_session(user.id, epoch=user.auth_epoch)
     response = jsonify(user.to_json())
     auth.set_session_cookie(response, session_id)
-    log_event("login", user=user.id)
+    log_event("login_succeeded", user=user.id)
     return response, 200
 
 
