@@ -74,6 +74,19 @@ user_sessions = Table(
     Column("extra", Text),
 )
 
+flow_state = Table(
+    "flow_state", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(255), nullable=False, unique=True),
+    Column("kind", Text),
+    Column("user_id", Text),
+    Column("value", Text),
+    Column("expires_at", DateTime),
+    Column("created_at", DateTime),
+    Column("updated_at", DateTime),
+    Column("extra", Text),
+)
+
 
 @dataclass(frozen=True)
 class _Mapping:
@@ -101,6 +114,11 @@ KINDS = {
         "id": "id", "session_id": "session_id", "user_id": "user_id",
         "created_at": "created_at", "updated_at": "updated_at",
         "_auth_epoch": "auth_epoch",
+    }),
+    "FlowState": _Mapping(flow_state, {
+        "id": "id", "kind": "kind", "user_id": "user_id", "value": "value",
+        "expires_at": "expires_at", "created_at": "created_at",
+        "updated_at": "updated_at",
     }),
 }
 _PYTHON_TYPES = {Text: str, String: str, Integer: int, Boolean: bool}
@@ -411,9 +429,10 @@ class SqlRecordStore(RecordStore):
             values = _to_row(mapping, op.record)
             dialect = _dialect_insert(self.engine)
             statement = dialect(table).values(**values)
-            statement = statement.on_conflict_do_update(
-                index_elements=[table.c.id],
-                set_={k: v for k, v in values.items() if k != "id"})
+            if op.replace:
+                statement = statement.on_conflict_do_update(
+                    index_elements=[table.c.id],
+                    set_={k: v for k, v in values.items() if k != "id"})
             connection.execute(statement)
             return 1
         return self._update(connection, mapping, op)

@@ -58,9 +58,15 @@ class DuplicateRecordError(StoreError):
 
 @dataclass(frozen=True)
 class Insert:
-    """Store a new record; one with the same id is replaced."""
+    """Store a new record; one with the same id is replaced.
+
+    With `replace` False a record with the same id is left alone and the
+    operation raises `DuplicateRecordError` (a create that must not race
+    another create of the same id).
+    """
 
     record: Record
+    replace: bool = True
 
 
 @dataclass(frozen=True)
@@ -366,6 +372,9 @@ class JsonFileStore(RecordStore):
 def _apply_one(fragments: Dict[str, bytes], op: Operation) -> int:
     """Apply one operation to `fragments` in place; return its count."""
     if isinstance(op, Insert):
+        if not op.replace and op.record["id"] in fragments:
+            raise DuplicateRecordError(
+                "record {} already exists".format(op.record["id"]))
         fragments[op.record["id"]] = _serialize(op.record)
         return 1
     if isinstance(op, Delete):

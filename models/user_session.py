@@ -17,7 +17,10 @@ class UserSession(Base):
     `created_at` (UTC) starts the absolute lifetime; `updated_at` (UTC) is
     the last time the session was used. The private `_auth_epoch` is the
     user's credential epoch when the session was created (None when the
-    user was unknown then).
+    user was unknown then); `_amr` (a list of RFC 8176 method names) and
+    `_auth_time` (UTC) say how and when the user last authenticated in
+    it, `_ip` and `_user_agent` who logged in. Private fields never show
+    in `to_json()`.
     """
 
     _indexed = ("session_id", "user_id")
@@ -25,12 +28,20 @@ class UserSession(Base):
     def __init__(self, *args: list, **kwargs: dict):
         """Initialize a UserSession from `user_id` and `session_id` (str).
 
-        Also accepts `_auth_epoch` (int or None) and the keys of `Base`.
+        Also accepts `_auth_epoch` (int or None), `_amr` (list of str),
+        `_auth_time` (a datetime or `TIMESTAMP_FORMAT` text, UTC), `_ip`
+        and `_user_agent` (str), and the keys of `Base`. Raises
+        `ValueError` on a malformed `_auth_time`.
         """
         super().__init__(*args, **kwargs)
         self.user_id = kwargs.get('user_id')
         self.session_id = kwargs.get('session_id')
         self._auth_epoch = kwargs.get('_auth_epoch')
+        for name in ("_amr", "_ip", "_user_agent"):
+            if kwargs.get(name) is not None:
+                setattr(self, name, kwargs[name])
+        if kwargs.get("_auth_time") is not None:
+            self._auth_time = self._timestamp(kwargs["_auth_time"])
 
     def mark_used(self, when: datetime) -> bool:
         """Set `updated_at` to `when` (UTC) if the session is still stored.

@@ -8,7 +8,8 @@ from conftest import (ALL_TYPES, SESSION_TYPES, create_user, login,
 
 SESSIONS = "/api/v1/auth_session/sessions"
 NOT_FOUND = {"error": "Not found"}
-KEYS = {"id", "created_at", "last_seen", "expires_at", "current"}
+KEYS = {"id", "created_at", "last_seen", "expires_at", "current", "amr",
+        "auth_time", "ip", "user_agent"}
 
 
 def handle(session_id):
@@ -36,7 +37,13 @@ def test_list_end_one_and_end_the_others(make_app, auth_type, store_settings,
     bob = create_user()
     ann = create_user("ann@hbtn.io", "Ann-pwd!")
     app = make_app(auth_type, session_duration=600, **store_settings)
-    mine = [session_id_of(login(app.test_client())) for _ in range(3)]
+    agent = "Mozilla/5.0 (X11) " + "x" * 300
+    mine = [session_id_of(app.test_client().post(
+        "/api/v1/auth_session/login",
+        data={"email": "bob@hbtn.io", "password": "H0lberton!"},
+        headers={"User-Agent": agent},
+        environ_base={"REMOTE_ADDR": "198.51.100.{}".format(n)}))
+        for n in range(3)]
     theirs = session_id_of(login(app.test_client(), "ann@hbtn.io",
                                  "Ann-pwd!"))
     client = client_with(app, mine[0])
@@ -53,6 +60,11 @@ def test_list_end_one_and_end_the_others(make_app, auth_type, store_settings,
         assert entry["last_seen"] == "2026-01-01T12:00:00"
         assert entry["expires_at"] == (
             None if auth_type == "session_auth" else "2026-01-01T12:10:00")
+        assert entry["amr"] == ["pwd"]
+        assert entry["auth_time"] == "2026-01-01T12:00:00"
+        assert entry["user_agent"] == agent[:256]
+    assert sorted(entry["ip"] for entry in listed) == [
+        "198.51.100.0", "198.51.100.1", "198.51.100.2"]
     text = response.get_data(as_text=True)
     assert not any(session_id in text for session_id in mine)
     response = client.delete(SESSIONS + "/" + handle(theirs))

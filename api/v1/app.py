@@ -13,8 +13,9 @@ from flask import Flask, Request, Response, abort, jsonify, request
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
-from api.v1.config import (AUTH_EXTENSION, LIMITER_EXTENSION,
-                           SETTINGS_EXTENSION, Settings, load_settings)
+from api.v1.config import (AUTH_EXTENSION, FLOW_EXTENSION,
+                           LIMITER_EXTENSION, SETTINGS_EXTENSION, Settings,
+                           load_settings)
 from api.v1.json_provider import OrjsonProvider
 from models.store import (RecordConflictError, RecordMissingError,
                           StoreError, StoreUnavailableError)
@@ -137,6 +138,7 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     # Imported here, not at the top: importing the views loads
     # .db_User.json, and a corrupt file must surface as a StoreError from
     # this call so that `python3 -m api.v1.app` can stop with one line.
+    from api.v1.auth.stores.flow import make_flow_store
     from api.v1.cli import register_commands
     from api.v1.rate_limit import AttemptLimits
     from api.v1.views import app_views
@@ -155,6 +157,8 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     app.extensions[AUTH_EXTENSION] = auth
     app.extensions[SETTINGS_EXTENSION] = settings
     app.extensions[LIMITER_EXTENSION] = limits
+    app.extensions[FLOW_EXTENSION] = make_flow_store(
+        settings, getattr(auth, "store", None))
     for status in ERROR_BODIES:
         app.register_error_handler(status, _error_handler(status))
     app.register_error_handler(StoreUnavailableError, _store_unavailable)

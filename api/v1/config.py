@@ -15,8 +15,10 @@ from models.settings import (ACCOUNT_POLICIES, DEFAULT_MAX_CONTENT_LENGTH,
 AUTH_EXTENSION = "session_api.auth"
 SETTINGS_EXTENSION = "session_api.settings"
 LIMITER_EXTENSION = "session_api.limiter"
+FLOW_EXTENSION = "session_api.flow"
 
 __all__ = ["ACCOUNT_POLICIES", "AUTH_EXTENSION", "DEFAULT_MAX_CONTENT_LENGTH",
-           "DEFAULT_SESSION_NAME", "LIMITER_EXTENSION", "NOTICE_KINDS",
-           "SETTINGS_EXTENSION", "Settings", "USERS_POLICIES",
-           "load_settings", "parse_bool", "parse_int", "parse_origins"]
+           "DEFAULT_SESSION_NAME", "FLOW_EXTENSION", "LIMITER_EXTENSION",
+           "NOTICE_KINDS", "SETTINGS_EXTENSION", "Settings",
+           "USERS_POLICIES", "load_settings", "parse_bool", "parse_int",
+           "parse_origins"]

@@ -16,6 +16,8 @@ from api.v1.config import Settings
 from models import clock
 from models.user import User, credentials_changed
 
+MAX_AGENT = 256
+"""User agents are kept to this many characters (spec §6.4)."""
 UNSET_EPOCH: Any = object()
 """Default of `create_session`'s `epoch`: read it from the stored user."""
 
@@ -64,7 +66,8 @@ class SessionAuth(Auth):
                                   SessionAuth._session_meta, plain=True)
 
     def create_session(self, user_id: str = None,
-                       epoch: Optional[int] = UNSET_EPOCH) -> str:
+                       epoch: Optional[int] = UNSET_EPOCH,
+                       **context: Any) -> str:
         """Create a session for `user_id` (a str) and return its id.
 
         Returns None if `user_id` is None or not a str; `""` gets a session
@@ -72,6 +75,9 @@ class SessionAuth(Auth):
         epoch of the user as it was when the password was checked (the
         login passes it, so that a login racing a password change cannot
         keep a session); by default the stored user's current epoch.
+        `context` may give `amr` (the RFC 8176 methods that authenticated
+        the user, such as `["pwd", "otp"]`), `ip` and `user_agent` (cut at
+        256 characters); `auth_time` is now (UTC).
         """
         if not isinstance(user_id, str):
             return None
@@ -79,7 +85,11 @@ class SessionAuth(Auth):
             user = User.get(user_id)
             epoch = None if user is None else user.auth_epoch
         now = clock.utcnow()
-        record = SessionRecord(user_id, now, now, epoch)
+        amr = context.get("amr")
+        agent = context.get("user_agent")
+        record = SessionRecord(
+            user_id, now, now, epoch, tuple(amr) if amr else None, now,
+            context.get("ip"), agent[:MAX_AGENT] if agent else None)
         expires_at = self.expires_at(record)
         cutoffs = self.cutoffs(now)
         while True:

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Session authentication whose sessions live in `.db_UserSession.json`."""
-from typing import Optional
+from typing import Any, Optional
 
 from api.v1.auth.session_auth import UNSET_EPOCH
 from api.v1.auth.session_exp_auth import SessionExpAuth
@@ -23,13 +23,14 @@ class SessionDBAuth(SessionExpAuth):
         return RecordSessionStore()
 
     def create_session(self, user_id: str = None,
-                       epoch: Optional[int] = UNSET_EPOCH) -> str:
+                       epoch: Optional[int] = UNSET_EPOCH,
+                       **context: Any) -> str:
         """Store a new `UserSession` for `user_id`; return its session id.
 
         Writes `.db_UserSession.json` (or the database). Returns None if
         `user_id` is None or not a str.
         """
-        return super().create_session(user_id, epoch)
+        return super().create_session(user_id, epoch, **context)
 
     def user_id_for_session_id(self, session_id: str = None) -> str:
         """Return the user id of the stored, unexpired session, or None."""

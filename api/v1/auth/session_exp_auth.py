@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Session authentication with an absolute lifetime and an idle timeout."""
+import dataclasses
 from datetime import datetime, timedelta
-from typing import Optional
+from typing import Any, Optional
 
 from api.v1.auth.session_auth import UNSET_EPOCH, SessionAuth
 from api.v1.auth.stores.base import (Cutoffs, SessionRecord, SessionStore,
@@ -40,13 +41,14 @@ class SessionExpAuth(SessionAuth):
                                   SessionAuth._session_meta, plain=False)
 
     def create_session(self, user_id: str = None,
-                       epoch: Optional[int] = UNSET_EPOCH) -> str:
+                       epoch: Optional[int] = UNSET_EPOCH,
+                       **context: Any) -> str:
         """Create a session dictionary for `user_id`; return its id.
 
         The record is `{"user_id": user_id, "created_at": <now, UTC>}`.
         Returns None if `user_id` is None or not a str.
         """
-        return super().create_session(user_id, epoch)
+        return super().create_session(user_id, epoch, **context)
 
     def user_id_for_session_id(self, session_id: str = None) -> str:
         """Return the user id of a live, unexpired `session_id`, or None.
@@ -111,8 +113,7 @@ class SessionExpAuth(SessionAuth):
         seen = record.last_seen or record.created_at
         if seen is not None and now - seen < self._touch_every:
             return
-        used = SessionRecord(record.user_id, record.created_at, now,
-                             record.epoch)
+        used = dataclasses.replace(record, last_seen=now)
         self.store.touch(session_id, now, self.expires_at(used))
 
     def cookie_max_age(self) -> Optional[int]:

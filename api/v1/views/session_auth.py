@@ -64,7 +64,9 @@ def login() -> Tuple[str, int]:
     if attempt is not None:
         auth.limits.succeeded(attempt)
     auth.destroy_session(request)
-    session_id = auth.create_session(user.id, epoch=user.auth_epoch)
+    session_id = auth.create_session(
+        user.id, epoch=user.auth_epoch, amr=["pwd"], ip=request.remote_addr,
+        user_agent=request.headers.get("User-Agent"))
     response = jsonify(user.to_json())
     auth.set_session_cookie(response, session_id)
     log_event("login_succeeded", user=user.id)
@@ -114,18 +116,25 @@ def list_sessions() -> Tuple[str, int]:
     """GET /api/v1/auth_session/sessions: the caller's live sessions.
 
     Returns 200 with a list of `{"id", "created_at", "last_seen",
-    "expires_at", "current"}`, oldest first: `id` is the session's handle
-    (the SHA-256 hex digest of its session id, never the id itself),
-    times are UTC in the contract's format (`expires_at` null when the
-    session does not expire), `current` tells the session of this request
-    (ASVS 5.0 7.5.2).
+    "expires_at", "current", "amr", "auth_time", "ip", "user_agent"}`,
+    oldest first: `id` is the session's handle (the SHA-256 hex digest of
+    its session id, never the id itself), times are UTC in the contract's
+    format (`expires_at` null when the session does not expire),
+    `current` tells the session of this request (ASVS 5.0 7.5.2), `amr`
+    and `auth_time` how and when the user last authenticated in it (RFC
+    8176; `["pwd"]` and the creation time for sessions from before they
+    were recorded), `ip` and `user_agent` the client at login (null when
+    unknown).
     """
     auth, user, current = _caller()
     listed = [{"id": handle,
                "created_at": _stamp(record.created_at),
                "last_seen": _stamp(record.last_seen or record.created_at),
                "expires_at": _stamp(auth.expires_at(record)),
-               "current": handle == current}
+               "current": handle == current,
+               "amr": list(record.methods),
+               "auth_time": _stamp(record.authenticated_at),
+               "ip": record.ip, "user_agent": record.user_agent}
               for handle, record in auth.live_sessions(user)]
     return jsonify(listed), 200
 

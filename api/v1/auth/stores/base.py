@@ -32,14 +32,33 @@ class SessionRecord:
     `user_id` names the principal. `created_at` starts the absolute
     lifetime and `last_seen` the idle timeout (naive UTC datetimes; None
     when a store cannot tell). `epoch` is the user's credential epoch
-    when the session was created, None when it was not recorded (then it
-    is not checked).
+    when the session was created, None when it was not recorded (it then
+    counts as epoch 0). `amr` lists the methods that authenticated the
+    session, in order (RFC 8176 names: `pwd`, `otp`, `hwk`, `rc`), and
+    `auth_time` (naive UTC) is when they last did (a reauthentication
+    moves it); `ip` and `user_agent` are the client's as seen at login.
+    A record written before these existed reads as `amr` None and
+    `auth_time` None: see `methods` and `authenticated_at`.
     """
 
     user_id: Optional[str]
     created_at: Optional[datetime] = None
     last_seen: Optional[datetime] = None
     epoch: Optional[int] = None
+    amr: Optional[Tuple[str, ...]] = None
+    auth_time: Optional[datetime] = None
+    ip: Optional[str] = None
+    user_agent: Optional[str] = None
+
+    @property
+    def methods(self) -> Tuple[str, ...]:
+        """Return `amr`, or `("pwd",)` for a session from before it."""
+        return self.amr if self.amr else ("pwd",)
+
+    @property
+    def authenticated_at(self) -> Optional[datetime]:
+        """Return `auth_time`, or the creation time for an older session."""
+        return self.auth_time or self.created_at
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,9 @@ class MemorySessionStore(SessionStore):
         if not isinstance(created_at, datetime):
             created_at = None
         return SessionRecord(self._user_id_of(value), created_at,
-                             meta.get("last_seen"), meta.get("epoch"))
+                             meta.get("last_seen"), meta.get("epoch"),
+                             meta.get("amr"), meta.get("auth_time"),
+                             meta.get("ip"), meta.get("user_agent"))
 
     def create(self, session_id: str, record: SessionRecord,
                expires_at: Optional[datetime] = None,
@@ -81,7 +83,11 @@ class MemorySessionStore(SessionStore):
                                             "created_at": record.created_at}
             self.meta[session_id] = {"epoch": record.epoch,
                                      "last_seen": record.last_seen,
-                                     "created_at": record.created_at}
+                                     "created_at": record.created_at,
+                                     "amr": record.amr,
+                                     "auth_time": record.auth_time,
+                                     "ip": record.ip,
+                                     "user_agent": record.user_agent}
             self.by_user.setdefault(record.user_id, {})[session_id] = None
             return True
 

@@ -18,7 +18,8 @@ class RecordSessionStore(SessionStore):
     """Sessions as `UserSession` objects; the record store is the authority.
 
     A record reads back with `last_seen` = the `updated_at` of the
-    `UserSession` and `epoch` = its `_auth_epoch`.
+    `UserSession`, `epoch` = its `_auth_epoch`, and `amr`, `auth_time`,
+    `ip`, `user_agent` from its private fields of the same names.
     """
 
     @staticmethod
@@ -30,8 +31,14 @@ class RecordSessionStore(SessionStore):
     @staticmethod
     def _record(session: UserSession) -> SessionRecord:
         """Return the `SessionRecord` of a `UserSession`."""
-        return SessionRecord(session.user_id, session.created_at,
-                             session.updated_at, session._auth_epoch)
+        amr = getattr(session, "_amr", None)
+        return SessionRecord(
+            session.user_id, session.created_at, session.updated_at,
+            session._auth_epoch,
+            tuple(amr) if isinstance(amr, list) else None,
+            getattr(session, "_auth_time", None),
+            getattr(session, "_ip", None),
+            getattr(session, "_user_agent", None))
 
     def get(self, session_id: str) -> Optional[SessionRecord]:
         """Return the record of `session_id`, or None."""
@@ -48,10 +55,12 @@ class RecordSessionStore(SessionStore):
         with UserSession.locked():
             if self._find(session_id) is not None:
                 return False
-            session = UserSession(user_id=record.user_id,
-                                  session_id=session_id,
-                                  _auth_epoch=record.epoch,
-                                  created_at=record.created_at)
+            session = UserSession(
+                user_id=record.user_id, session_id=session_id,
+                _auth_epoch=record.epoch, created_at=record.created_at,
+                _amr=list(record.amr) if record.amr else None,
+                _auth_time=record.auth_time, _ip=record.ip,
+                _user_agent=record.user_agent)
             UserSession.save_purging(session, _field_cutoffs(cutoffs))
             return True
 

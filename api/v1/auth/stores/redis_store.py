@@ -6,9 +6,10 @@ honoured). Layout, with prefix `sa:` and `h` the SHA-256 hex digest of the
 session id (the id itself is never stored, so a dump of Redis holds no
 usable cookie):
 
-* `sa:s:<h>`, a hash `uid`, `epoch`, `created`, `seen` (milliseconds since
-  1970, UTC), expiring by itself when the session does (`PEXPIRE`), so no
-  purge is needed;
+* `sa:s:<h>`, a hash `uid`, `epoch`, `created`, `seen`, `auth` (times in
+  milliseconds since 1970, UTC), `amr` (method names joined by commas),
+  `ip` and `ua` (the user agent), expiring by itself when the session
+  does (`PEXPIRE`), so no purge is needed;
 * `sa:u:<uid>`, a sorted set of the user's handles scored by expiry, for
   listing and revoking; it prunes itself at each login and expires after
   the user's last session.
@@ -39,7 +40,8 @@ rule, which is exact, always decides first."""
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'uid', ARGV[2], 'epoch', ARGV[3],
-           'created', ARGV[4], 'seen', ARGV[5])
+           'created', ARGV[4], 'seen', ARGV[5], 'amr', ARGV[9],
+           'auth', ARGV[10], 'ip', ARGV[11], 'ua', ARGV[12])
 local ttl = tonumber(ARGV[6])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
 redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])
@@ -83,6 +85,21 @@ for i = 1, #ARGV - 1 do
 end
 return deleted
 """
+
+
+FIELDS = ("uid", "epoch", "created", "seen", "amr", "auth", "ip", "ua")
+"""The fields of a session hash, in the order `_from_hash` reads them."""
+
+
+def _from_hash(values: List[Optional[str]]) -> Optional[SessionRecord]:
+    """Return the record of a session hash read as `FIELDS`, or None."""
+    uid, epoch, created, seen, amr, auth, ip, agent = values
+    if uid is None:
+        return None
+    return SessionRecord(uid, _moment(created), _moment(seen),
+                         int(epoch) if epoch else None,
+                         tuple(amr.split(",")) if amr else None,
+                         _moment(auth), ip or None, agent or None)
 
 
 def _ms(moment: Optional[datetime]) -> Optional[int]:
@@ -146,13 +163,8 @@ class RedisSessionStore(SessionStore):
     def get(self, session_id: str) -> Optional[SessionRecord]:
         """Return the record of `session_id` (one HMGET), or None."""
         key = self._session_key(session_handle(session_id))
-        uid, epoch, created, seen = self._call(
-            lambda: self.client.hmget(key, "uid", "epoch", "created",
-                                      "seen"))
-        if uid is None:
-            return None
-        return SessionRecord(uid, _moment(created), _moment(seen),
-                             int(epoch) if epoch else None)
+        return _from_hash(self._call(
+            lambda: self.client.hmget(key, *FIELDS)))
 
     def create(self, session_id: str, record: SessionRecord,
                expires_at: Optional[datetime] = None,
@@ -165,7 +177,11 @@ class RedisSessionStore(SessionStore):
                 "" if record.epoch is None else str(record.epoch),
                 str(_ms(record.created_at or now)),
                 str(_ms(record.last_seen or now)),
-                str(self._ttl_ms(expires_at, now)), score, str(_ms(now))]
+                str(self._ttl_ms(expires_at, now)), score, str(_ms(now)),
+                ",".join(record.amr or ()),
+                "" if record.auth_time is None
+                else str(_ms(record.auth_time)),
+                record.ip or "", record.user_agent or ""]
         keys = [self._session_key(handle), self._index_key(record.user_id)]
         return bool(self._call(lambda: self._create(keys=keys, args=args)))
 
@@ -197,17 +213,14 @@ class RedisSessionStore(SessionStore):
             handles = self.client.zrange(index, 0, -1)
             pipe = self.client.pipeline(transaction=False)
             for handle in handles:
-                pipe.hmget(self._session_key(handle), "uid", "epoch",
-                           "created", "seen")
+                pipe.hmget(self._session_key(handle), *FIELDS)
             found, stale = [], []
-            for handle, (uid, epoch, created, seen) in zip(
-                    handles, pipe.execute()):
-                if uid is None:
+            for handle, values in zip(handles, pipe.execute()):
+                record = _from_hash(values)
+                if record is None:
                     stale.append(handle)
                     continue
-                found.append((handle, SessionRecord(
-                    uid, _moment(created), _moment(seen),
-                    int(epoch) if epoch else None)))
+                found.append((handle, record))
             if stale:
                 self.client.zrem(index, *stale)
             return found
