@@ -6,6 +6,7 @@ from typing import Optional, Tuple
 from flask import abort, jsonify, request
 
 from api.v1.auth.events import email_digest, log_event
+from api.v1.auth.login import start_session
 from api.v1.auth.session_auth import SessionAuth
 from api.v1.views import active_auth, app_views
 from models import passwords
@@ -63,14 +64,7 @@ def login() -> Tuple[str, int]:
         return jsonify({"error": "wrong password"}), 401
     if attempt is not None:
         auth.limits.succeeded(attempt)
-    auth.destroy_session(request)
-    session_id = auth.create_session(
-        user.id, epoch=user.auth_epoch, amr=["pwd"], ip=request.remote_addr,
-        user_agent=request.headers.get("User-Agent"))
-    response = jsonify(user.to_json())
-    auth.set_session_cookie(response, session_id)
-    log_event("login_succeeded", user=user.id)
-    return response, 200
+    return start_session(auth, user, ["pwd"], user.auth_epoch), 200
 
 
 @app_views.route('/auth_session/logout', methods=['DELETE'],
