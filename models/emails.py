@@ -21,3 +21,17 @@ def normalize_email(email: object) -> Optional[str]:
     text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
     text = unicodedata.normalize("NFKC", text.strip().casefold())
     return text.strip()
+
+
+def credentials_are_plausible(email: object, password: object) -> bool:
+    """Return True if `email` and `password` could name an account at all.
+
+    False for an email longer than `MAX_EMAIL_LENGTH`, and for an email
+    or password holding NUL: such credentials are answered as an unknown
+    email before any normalisation, lookup or hashing (account-security
+    §1.3), whatever is stored.
+    """
+    if not isinstance(email, str) or not isinstance(password, str):
+        return False
+    return len(email) <= MAX_EMAIL_LENGTH and "\x00" not in email \
+        and "\x00" not in password

@@ -151,14 +151,15 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     CORS(app, resources={r"/api/v1/*": {"origins": "*"}})
     auth = make_auth(settings)
     _prepare_stores(settings, auth)
-    limits = AttemptLimits(settings)
+    flows = make_flow_store(settings, getattr(auth, "store", None))
+    limits = AttemptLimits(settings, flows)
     if auth is not None:
         auth.limits = limits
+        auth.flows = flows
     app.extensions[AUTH_EXTENSION] = auth
     app.extensions[SETTINGS_EXTENSION] = settings
     app.extensions[LIMITER_EXTENSION] = limits
-    app.extensions[FLOW_EXTENSION] = make_flow_store(
-        settings, getattr(auth, "store", None))
+    app.extensions[FLOW_EXTENSION] = flows
     for status in ERROR_BODIES:
         app.register_error_handler(status, _error_handler(status))
     app.register_error_handler(StoreUnavailableError, _store_unavailable)

@@ -18,6 +18,9 @@ class Auth:
     limits: Optional[Any] = None
     """The app's `AttemptLimits` on password checks, set by `create_app`;
     None outside an app (checker scripts), where nothing is limited."""
+    flows: Optional[Any] = None
+    """The app's flow store (`stores.flow`), set by `create_app`; None
+    outside an app."""
 
     def __init__(self, settings: Optional[Settings] = None) -> None:
         """Create an Auth with `settings` (default: read the environment)."""

@@ -11,6 +11,7 @@ from api.v1.auth.auth import Auth
 from api.v1.auth.credential_cache import VerifiedCredentials
 from api.v1.config import Settings
 from models import passwords
+from models.emails import credentials_are_plausible
 from models.user import User
 
 BASIC_PREFIX = "Basic "
@@ -102,23 +103,29 @@ class BasicAuth(Auth):
     def current_user(self, request=None) -> TypeVar('User'):
         """Return the `User` of the request's Basic credentials, or None.
 
-        Chains the steps above. Recently verified credentials are
-        recognised without argon2; any other attempt is first counted by
-        the app's limits (raising 429 `TooManyAttempts` past them).
+        Chains the steps above. Credentials that cannot name an account
+        (an email over 254 characters, NUL in either part) are refused
+        before any lookup or hashing (account-security §1.3). Recently
+        verified credentials are recognised without argon2; any other
+        attempt is first counted by the app's limits, the account-wide
+        one included (raising 429 `TooManyAttempts` past them).
         """
         header = self.authorization_header(request)
         encoded = self.extract_base64_authorization_header(header)
         decoded = self.decode_base64_authorization_header(encoded)
         email, password = self.extract_user_credentials(decoded)
-        if not isinstance(email, str) or not isinstance(password, str):
+        if not credentials_are_plausible(email, password):
             return None
-        for user in User.search_by_email(email):
+        users = User.search_by_email(email)
+        for user in users:
             if self.verified.knows(user.id, password, user.password,
                                    user.auth_epoch):
                 return user
         attempt = None
         if self.limits is not None:
-            attempt = self.limits.attempt(email, request.remote_addr)
+            attempt = self.limits.attempt(
+                email, request.remote_addr, users[0].id if users else None,
+                via="basic")
         user = self.user_object_from_credentials(email, password)
         if user is not None:
             if attempt is not None:

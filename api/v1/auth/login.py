@@ -7,31 +7,37 @@ session the request carried (session fixation), records the credential
 epoch that was checked, `amr`, `auth_time`, the client, sets the cookies
 and logs one `login_succeeded` event the same way.
 """
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from flask import Response, jsonify, request
 
+from api.v1.auth.devices import renew_device_cookie
 from api.v1.auth.events import log_event
 from models.user import User
 
 
-def start_session(auth: object, user: User, amr: List[str],
-                  epoch: Optional[int] = None) -> Response:
-    """Start a session for `user` and return the contract's 200 answer.
+def start_session(auth: Any, user: User, amr: List[str],
+                  epoch: Optional[int] = None,
+                  body: Optional[dict] = None) -> Response:
+    """Start a session for `user` and return the 200 answer.
 
     `auth` is the active `SessionAuth`; `amr` lists the methods that
     authenticated the user (RFC 8176: `pwd`, `otp`, `hwk`, `rc`);
     `epoch` is the credential epoch read with the credential that was
     checked (default: `user.auth_epoch`), so that a password changed
-    meanwhile ends the new session. The answer is the user's `to_json()`
-    with the session cookie set. Raises the session store's errors.
+    meanwhile ends the new session. The answer's body is `body`, by
+    default the user's `to_json()` (the contract's login), with the
+    session cookie and a renewed device cookie (§3) set. Raises the
+    session and flow stores' errors.
     """
     auth.destroy_session(request)
     session_id = auth.create_session(
         user.id, epoch=user.auth_epoch if epoch is None else epoch,
         amr=list(amr), ip=request.remote_addr,
         user_agent=request.headers.get("User-Agent"))
-    response = jsonify(user.to_json())
+    auth.end_oldest_sessions(user.id)
+    response = jsonify(user.to_json() if body is None else body)
     auth.set_session_cookie(response, session_id)
+    renew_device_cookie(auth, request, response, user.id)
     log_event("login_succeeded", user=user.id, amr=",".join(amr))
     return response

@@ -16,9 +16,12 @@ from api.v1.config import Settings
 from models import clock
 from models.user import User, credentials_changed
 
+MAX_SESSION_ID = 256
+"""A cookie longer than this (or holding NUL) names no session."""
 MAX_AGENT = 256
 """User agents are kept to this many characters (spec §6.4)."""
 UNSET_EPOCH: Any = object()
+_EARLIEST = datetime.min
 """Default of `create_session`'s `epoch`: read it from the stored user."""
 
 
@@ -113,7 +116,7 @@ class SessionAuth(Auth):
         The record looked up (live or not) is kept for this thread, so
         that `current_user` reads the store once per request.
         """
-        if not isinstance(session_id, str):
+        if not _usable(session_id):
             return None
         record = self.store.get(session_id)
         self._last_lookup.value = (session_id, record)
@@ -127,7 +130,7 @@ class SessionAuth(Auth):
         self._last_lookup.value = None
         if last is not None and last[0] == session_id:
             return last[1]
-        return self.store.get(session_id)
+        return self.store.get(session_id) if _usable(session_id) else None
 
     def is_expired(self, record: SessionRecord,
                    now: Optional[datetime] = None) -> bool:
@@ -222,6 +225,28 @@ class SessionAuth(Auth):
             log_event("sessions_revoked", user=user_id, count=count)
         return count
 
+    def end_oldest_sessions(self, user_id: str) -> int:
+        """End the oldest sessions of `user_id` past `SESSIONS_PER_USER`.
+
+        Called after each login, so that one user cannot pile up
+        sessions without bound (each costs storage, and listing them
+        costs every later request of the listing). 0 turns the cap off.
+        Returns how many were ended.
+        """
+        cap = self.settings.sessions_per_user
+        if cap <= 0:
+            return 0
+        sessions = self.store.sessions_of(user_id)
+        if len(sessions) <= cap:
+            return 0
+        sessions.sort(key=lambda item: (item[1].created_at or _EARLIEST,
+                                        item[0]))
+        oldest = [handle for handle, _ in sessions[:len(sessions) - cap]]
+        ended = self.store.delete_by_handles(user_id, oldest)
+        if ended:
+            log_event("sessions_capped", user=user_id, count=ended)
+        return ended
+
     def revoke_session(self, user_id: str, handle: str) -> bool:
         """End the session of `user_id` whose handle is `handle`.
 
@@ -275,3 +300,14 @@ class SessionAuth(Auth):
         """
         return {"path": "/", "secure": self.settings.session_cookie_secure,
                 "httponly": True, "samesite": "Lax"}
+
+
+def _usable(session_id: object) -> bool:
+    """Return True if `session_id` can name a session at all.
+
+    A str of at most `MAX_SESSION_ID` characters without NUL; anything
+    else names no session, before any store is asked (a NUL byte cannot
+    even be sent to PostgreSQL; account-security §1.3).
+    """
+    return isinstance(session_id, str) and len(session_id) <= \
+        MAX_SESSION_ID and "\x00" not in session_id

@@ -5,12 +5,14 @@ from typing import Optional, Tuple
 
 from flask import abort, jsonify, request
 
+from api.v1.auth.devices import device_owner
 from api.v1.auth.events import email_digest, log_event
 from api.v1.auth.login import start_session
 from api.v1.auth.session_auth import SessionAuth
 from api.v1.views import active_auth, app_views
 from models import passwords
 from models.base import format_timestamp
+from models.emails import credentials_are_plausible
 from models.user import User
 
 
@@ -31,14 +33,17 @@ def login() -> Tuple[str, int]:
     """POST /api/v1/auth_session/login: start a session.
 
     Form fields `email` and `password`. Returns 200 with the user and sets
-    the session cookie; 400 `email missing`, `password missing` or
-    `password too long` (over 1,024 characters); 404 `no user found for
-    this email`; 401 `wrong password` (spec §6.3); 429 past the limits on
-    password checks. The email is compared as stored, else normalised. A
-    session the request already carries is ended first, so a session id
-    planted before login is worthless (session fixation, OWASP). The new
-    session records the credential epoch read with the password hash it
-    was checked against, so a password changed meanwhile ends it.
+    the session cookie and a device cookie (account-security §3); 400
+    `email missing`, `password missing` or `password too long` (over
+    1,024 characters); 404 `no user found for this email`; 401 `wrong
+    password` (spec §6.3); 429 past the limits on password checks. The
+    email is compared as stored, else normalised; an email over 254
+    characters, or an email or password holding NUL, is an unknown email
+    before any normalisation or hashing (§1.3). A session the request
+    already carries is ended first, so a session id planted before login
+    is worthless (session fixation, OWASP). The new session records the
+    credential epoch read with the password hash it was checked against,
+    so a password changed meanwhile ends it.
     """
     auth = _session_auth()
     email = request.form.get('email')
@@ -49,9 +54,16 @@ def login() -> Tuple[str, int]:
         return jsonify({"error": "password missing"}), 400
     if len(password) > passwords.MAX_PASSWORD_LENGTH:
         return jsonify({"error": "password too long"}), 400
-    attempt = auth.limits.attempt(email, request.remote_addr) \
-        if auth.limits is not None else None
+    if not credentials_are_plausible(email, password):
+        return jsonify({"error": "no user found for this email"}), 404
     users = User.search_by_email(email)
+    attempt = None
+    if auth.limits is not None:
+        owner = users[0].id if users else None
+        attempt = auth.limits.attempt(
+            email, request.remote_addr, owner,
+            device_ok=owner is not None
+            and device_owner(auth, request) == owner)
     if not users:
         passwords.spend_verification(password)
         log_event("login_failed", email=email_digest(email),

@@ -84,9 +84,17 @@ class FlowStore(ABC):
     def delete(self, kind: str, key: str) -> bool:
         """Delete `kind`/`key`; return False if it was not there."""
 
+    @abstractmethod
+    def clear(self, kind: str) -> int:
+        """Delete every key of `kind`; return how many were deleted."""
+
 
 class RedisFlowStore(FlowStore):
-    """Flow state in Redis under `sa:f:<sha256>`, each key with a TTL."""
+    """Flow state in Redis under `sa:f:<kind>:<sha256>`, each with a TTL.
+
+    The kind is part of the name (it is no secret) so that `clear` can
+    find every key of one kind with `SCAN`.
+    """
 
     _INCR = """
 local n = redis.call('INCRBY', KEYS[1], ARGV[2])
@@ -106,7 +114,7 @@ return n
 
     def _key(self, kind: str, key: str) -> str:
         """Return the Redis key of `kind`/`key`."""
-        return self.prefix + flow_key(kind, key)
+        return "{}{}:{}".format(self.prefix, kind, flow_key(kind, key))
 
     def put(self, kind: str, key: str, value: FlowValue, ttl: int,
             user_id: Optional[str] = None) -> None:
@@ -136,6 +144,24 @@ return n
         """Delete with `DEL`."""
         name = self._key(kind, key)
         return bool(self._call(lambda: self.client.delete(name)))
+
+    def clear(self, kind: str) -> int:
+        """Delete every key of `kind`, found by `SCAN`."""
+        pattern = "{}{}:*".format(self.prefix, kind)
+
+        def work() -> int:
+            """Scan and delete in batches."""
+            deleted = 0
+            batch = []
+            for name in self.client.scan_iter(match=pattern, count=500):
+                batch.append(name)
+                if len(batch) >= 500:
+                    deleted += self.client.delete(*batch)
+                    batch = []
+            if batch:
+                deleted += self.client.delete(*batch)
+            return deleted
+        return int(self._call(work))
 
 
 def _loads(data: Any) -> Optional[FlowValue]:
@@ -228,6 +254,13 @@ class RecordFlowStore(FlowStore):
         deleted = base.get_store().apply(
             KIND, [Delete((flow_key(kind, key),))])
         return deleted[0] == 1
+
+    def clear(self, kind: str) -> int:
+        """Delete every record of `kind` in one write."""
+        store = base.get_store()
+        ids = tuple(record["id"] for record in store.find(KIND,
+                                                          {"kind": kind}))
+        return store.apply(KIND, [Delete(ids)])[0] if ids else 0
 
 
 def _record(record_id: str, kind: str, user_id: Optional[str], value: str,
