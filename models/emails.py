@@ -3,6 +3,8 @@
 import unicodedata
 from typing import Optional
 
+from email_validator import EmailNotValidError, validate_email
+
 MAX_EMAIL_LENGTH = 254
 """The longest email accepted, in characters (RFC 5321 §4.5.3.1.3)."""
 
@@ -35,3 +37,22 @@ def credentials_are_plausible(email: object, password: object) -> bool:
         return False
     return len(email) <= MAX_EMAIL_LENGTH and "\x00" not in email \
         and "\x00" not in password
+
+
+def is_valid_address(email: object) -> bool:
+    """Return True if `email` is a syntactically valid address (§1.2).
+
+    Checked by `email-validator` without any deliverability (DNS) check;
+    control characters and default-ignorable characters (format
+    characters such as the zero-width space) are refused first, so two
+    accounts cannot differ only by an invisible character.
+    """
+    if not isinstance(email, str) or not email:
+        return False
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in email):
+        return False
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True

@@ -117,7 +117,7 @@ def test_every_operation_has_an_id_and_a_success_answer():
                 codes = set(operation["responses"])
                 if path not in ("/api/v1/unauthorized", "/api/v1/forbidden"):
                     assert codes & {"200", "201"}, (method, path)
-    assert len(ids) == len(set(ids)) == 16
+    assert ids and len(ids) == len(set(ids))
 
 
 @pytest.mark.parametrize("session_name", ["sid", None])

@@ -18,7 +18,8 @@ from models.user import User
 
 def start_session(auth: Any, user: User, amr: List[str],
                   epoch: Optional[int] = None,
-                  body: Optional[dict] = None) -> Response:
+                  body: Optional[dict] = None,
+                  event: Optional[str] = "login_succeeded") -> Response:
     """Start a session for `user` and return the 200 answer.
 
     `auth` is the active `SessionAuth`; `amr` lists the methods that
@@ -27,8 +28,9 @@ def start_session(auth: Any, user: User, amr: List[str],
     checked (default: `user.auth_epoch`), so that a password changed
     meanwhile ends the new session. The answer's body is `body`, by
     default the user's `to_json()` (the contract's login), with the
-    session cookie and a renewed device cookie (§3) set. Raises the
-    session and flow stores' errors.
+    session cookie and a renewed device cookie (§3) set. `event` is the
+    auth event logged (None: none, for a password change that renews the
+    session). Raises the session and flow stores' errors.
     """
     auth.destroy_session(request)
     session_id = auth.create_session(
@@ -39,5 +41,6 @@ def start_session(auth: Any, user: User, amr: List[str],
     response = jsonify(user.to_json() if body is None else body)
     auth.set_session_cookie(response, session_id)
     renew_device_cookie(auth, request, response, user.id)
-    log_event("login_succeeded", user=user.id, amr=",".join(amr))
+    if event is not None:
+        log_event(event, user=user.id, amr=",".join(amr))
     return response

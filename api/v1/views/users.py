@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Users views: list, read, create, update and delete users."""
+import logging
 from typing import Optional, Tuple
 
-from flask import abort, jsonify, request
+from flask import Response, abort, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from api.v1.views import app_views, policy_principal, require_reach
-from models.emails import MAX_EMAIL_LENGTH
+from api.v1.views import (active_settings, app_views, policy_principal,
+                          require_reach)
+from models.emails import MAX_EMAIL_LENGTH, is_valid_address
+from models.password_policy import (PasswordCheckUnavailable,
+                                    PasswordRefused, check_new_password)
 from models.passwords import MAX_PASSWORD_LENGTH
 from models.store import DuplicateRecordError
 from models.user import User
@@ -16,8 +20,10 @@ NAME_FIELDS = ("first_name", "last_name")
 MAX_NAME_LENGTH = 256
 DUPLICATE_EMAIL = "email already registered"
 
+logger = logging.getLogger(__name__)
 
-def _json_object() -> Optional[dict]:
+
+def json_object() -> Optional[dict]:
     """Return the request's JSON body if it is an object, else None.
 
     A non-JSON content type (415 since Flask 2.1, A29), malformed or too
@@ -118,8 +124,13 @@ def create_user() -> Tuple[str, int]:
     `Wrong format`, `email missing`, `password missing` or
     `Can't create User: <reason>` (spec §3). An email equal to a stored
     one once normalised (`models.emails`) is `email already registered`.
+    Under `ACCOUNT_POLICY=strict` the email must be a valid address
+    (`Can't create User: invalid email`) and the password pass the §1.1
+    policy (`password refused: <reason>`; 503 `password check
+    unavailable` when the breach range service fails closed). A store
+    failure is reported without any file system path (it is logged).
     """
-    rj = _json_object()
+    rj = json_object()
     if rj is None:
         return jsonify(WRONG_FORMAT), 400
     email = rj.get("email")
@@ -135,6 +146,10 @@ def create_user() -> Tuple[str, int]:
         error = "first_name and last_name must be strings"
     else:
         error = _too_long(rj)
+    if error is None and active_settings().strict:
+        refusal = _strict_refusal(email, password)
+        if refusal is not None:
+            return refusal
     if error is None:
         try:
             with User.locked():
@@ -151,8 +166,27 @@ def create_user() -> Tuple[str, int]:
         except DuplicateRecordError:
             error = DUPLICATE_EMAIL
         except OSError as exc:
-            error = "{}".format(exc)
+            logger.error("cannot store a new user: %s", exc)
+            error = "the user store cannot be written"
     return jsonify({"error": "Can't create User: {}".format(error)}), 400
+
+
+def _strict_refusal(email: str, password: str
+                    ) -> Optional[Tuple[Response, int]]:
+    """Return the answer refusing a new account under `strict`, or None.
+
+    The email must be a valid address (§1.2), then the password pass the
+    §1.1 policy.
+    """
+    if not is_valid_address(email):
+        return jsonify({"error": "Can't create User: invalid email"}), 400
+    try:
+        check_new_password(password, email, active_settings())
+    except PasswordRefused as refused:
+        return jsonify({"error": refused.message}), 400
+    except PasswordCheckUnavailable:
+        return jsonify({"error": "password check unavailable"}), 503
+    return None
 
 
 @app_views.route('/users/<user_id>', methods=['PUT'], strict_slashes=False)
@@ -169,7 +203,7 @@ def update_user(user_id: str = None) -> Tuple[str, int]:
     if user_id is None:
         abort(404)
     user = _stored_user(user_id)
-    rj = _json_object()
+    rj = json_object()
     if rj is None or not _names_are_valid(rj):
         return jsonify(WRONG_FORMAT), 400
     too_long = _too_long({field: rj.get(field) for field in NAME_FIELDS})
