@@ -43,6 +43,7 @@ MIGRATIONS_DIR = os.path.join(
     "migrations")
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S"
 _MIGRATION_LOCK_ID = 7_245_001
+PRIVATE_MODE = 0o600
 
 metadata = MetaData()
 
@@ -158,6 +159,26 @@ def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
     cursor.close()
 
 
+def _private_file(database: Optional[str]) -> None:
+    """Make the SQLite file `database` readable by its owner only (0600).
+
+    It holds password hashes and live session ids. The file is created
+    empty with mode 0600 when missing (SQLite then keeps it), and an
+    existing one is narrowed to 0600; SQLite gives its `-wal` and `-shm`
+    files the mode of the database file. In-memory databases are left
+    alone. Raises `OSError` when the folder cannot be written.
+    """
+    if not database or database == ":memory:" or \
+            database.startswith("file:"):
+        return
+    path = os.path.abspath(database)
+    descriptor = os.open(path, os.O_CREAT | os.O_RDWR, PRIVATE_MODE)
+    try:
+        os.fchmod(descriptor, PRIVATE_MODE)
+    finally:
+        os.close(descriptor)
+
+
 def _after_fork() -> None:
     """In a forked child, drop connections inherited from the parent."""
     for store in list(_stores):
@@ -231,6 +252,7 @@ class SqlRecordStore(RecordStore):
         self._reader = create_engine(url, isolation_level="AUTOCOMMIT",
                                      **options)
         if url.get_backend_name() == "sqlite":
+            _private_file(url.database)
             for engine in (self.engine, self._reader):
                 event.listen(engine, "connect", _sqlite_pragmas)
         self._prepared = False
@@ -291,7 +313,8 @@ class SqlRecordStore(RecordStore):
             command.upgrade(migration_config(connection), "head")
             return
         from filelock import FileLock
-        with FileLock(os.path.abspath(database) + ".migrate.lock"):
+        with FileLock(os.path.abspath(database) + ".migrate.lock",
+                      mode=PRIVATE_MODE):
             command.upgrade(migration_config(connection), "head")
 
     def _run(self, work: Callable[[Connection], Any],

@@ -250,7 +250,8 @@ class JsonFileStore(RecordStore):
         with self._thread_lock:
             file_lock = self._file_locks.get(path)
             if file_lock is None:
-                file_lock = FileLock(path + ".lock", thread_local=False)
+                file_lock = FileLock(path + ".lock", mode=0o600,
+                                     thread_local=False)
                 self._file_locks[path] = file_lock
             with file_lock:
                 yield

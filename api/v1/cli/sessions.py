@@ -6,6 +6,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from api.v1.auth.stores.memory import MemorySessionStore
 from api.v1.cli.common import one_user, session_store, stamp
 from api.v1.config import LIMITER_EXTENSION
 from models.settings import Settings
@@ -44,9 +45,16 @@ def register(cli: AppGroup, auth: Any, settings: Settings) -> None:
     @cli.command("revoke-sessions")
     @click.argument("email")
     def revoke_sessions(email: str) -> None:
-        """End every session of EMAIL, in every process and host."""
+        """End every session of EMAIL, in every process and host.
+
+        Moves the credential epoch (every process refuses the sessions at
+        once) and deletes the sessions the shared stores hold (Redis
+        keys, `UserSession` records), so that none lingers until it
+        expires.
+        """
         user = one_user(email)
         user.revoke_sessions()
+        _delete_stored_sessions(auth, settings, user.id)
         click.echo("every session of {} is ended".format(user.id))
 
     @cli.command("unlock-logins")
@@ -54,3 +62,21 @@ def register(cli: AppGroup, auth: Any, settings: Settings) -> None:
         """Forget every count of the limits on password checks."""
         current_app.extensions[LIMITER_EXTENSION].reset()
         click.echo("login limits reset")
+
+
+def _delete_stored_sessions(auth: Any, settings: Settings,
+                            user_id: str) -> int:
+    """Delete the sessions of `user_id` from the shared session stores.
+
+    The active auth's store when it is shared (Redis or records), plus
+    the Redis of `SESSION_STORE_URL` when no session auth is active.
+    In-memory stores live in the server's processes: the epoch ends
+    those. Returns how many sessions were deleted.
+    """
+    store = getattr(auth, "store", None)
+    if store is None and settings.session_store_url:
+        from api.v1.auth.stores.redis_store import RedisSessionStore
+        store = RedisSessionStore(settings.session_store_url)
+    if store is None or isinstance(store, MemorySessionStore):
+        return 0
+    return store.delete_user_sessions(user_id)
