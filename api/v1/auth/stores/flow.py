@@ -22,6 +22,8 @@ PX`, `GETDEL`, a Lua `INCR` with `PEXPIRE`), and the record store
 expired rows are purged a few at each write, as sessions are.
 """
 import hashlib
+import random
+import time
 from abc import ABC, abstractmethod
 from datetime import datetime, timedelta
 from typing import Any, Dict, Optional
@@ -34,7 +36,7 @@ from models.store import (Delete, DuplicateRecordError, Insert,
 
 KIND = "FlowState"
 PURGE_SWEEP = 32
-_CAS_TRIES = 20
+_CAS_TRIES = 60
 FlowValue = Dict[str, Any]
 
 
@@ -222,11 +224,15 @@ class RecordFlowStore(FlowStore):
     def incr(self, kind: str, key: str, ttl: int, amount: int = 1) -> int:
         """Create the counter or compare-and-set it; retry on a race.
 
-        Raises `RecordConflictError` after many lost races in a row.
+        A lost race waits a few random milliseconds (growing with each
+        try) so that contenders spread out. Raises `RecordConflictError`
+        after 60 lost races in a row.
         """
         record_id = flow_key(kind, key)
         store = base.get_store()
-        for _ in range(_CAS_TRIES):
+        for tries in range(_CAS_TRIES):
+            if tries:
+                time.sleep(random.uniform(0, 0.001 * min(tries, 10)))
             now = clock.utcnow()
             record = store.get(KIND, record_id)
             if record is None or _expired(record, now):
