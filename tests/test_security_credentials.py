@@ -117,8 +117,8 @@ def test_event_log_lines_hold_no_secrets(make_app, caplog, frozen_clock):
     lines = [r.getMessage() for r in caplog.records if r.name == "api.auth"]
     events = [line.split()[1] for line in lines]
     for event in ("event=login_succeeded", "event=logout",
-                  "event=login_failed", "event=limited", "event=session_expired",
-                  "event=sessions_revoked"):
+                  "event=login_failed", "event=limited",
+                  "event=session_expired", "event=sessions_revoked"):
         assert event in events, events
     text = "\n".join(lines)
     for secret in ("H0lberton!", "Wr0ng-Guess", "Secret-Guess",

@@ -37,5 +37,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop `flow_state`."""
+    """Drop the `flow_state` table."""
     op.drop_table("flow_state")
