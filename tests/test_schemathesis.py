@@ -90,10 +90,11 @@ class Credentials:
             self.url + "/api/v1/auth_session/login",
             data={"email": EMAIL, "password": PASSWORD}, timeout=10)
         assert response.status_code == 200, response.text
-        self.cookies = dict(response.cookies)
         scheme = self.document["components"]["securitySchemes"][
             "sessionCookie"]
-        assert list(self.cookies) == [scheme["name"]]
+        name = scheme["name"]
+        assert set(response.cookies.keys()) == {name, "_device_id"}
+        self.cookies = {name: response.cookies[name]}
 
     def request_kwargs(self) -> dict:
         """Return the `headers` and `cookies` a request carries."""
