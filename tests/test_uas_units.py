@@ -292,9 +292,32 @@ def test_consume_reset_token(db):
 
 
 def test_null_token_never_resets_someone(auth):
+    # Users without a token have reset_token NULL, which a None filter
+    # would match (issue 23): the first of them must not be reset.
     auth.register_user("first@bob.com", "pwd")
+    auth.register_user("second@bob.com", "pwd2")
+    token = auth.get_reset_password_token("second@bob.com")
+    for bad in (None, ""):
+        with pytest.raises(ValueError):
+            auth.update_password(bad, "hacked")
+        assert auth.get_email_from_reset_token(bad) is None
+    for email, password in (("first@bob.com", "pwd"),
+                            ("second@bob.com", "pwd2")):
+        assert auth.valid_login(email, password)
+        assert not auth.valid_login(email, "hacked")
+    assert auth.get_email_from_reset_token(token) == "second@bob.com"
+
+
+def test_empty_or_missing_secrets_match_nobody(auth):
+    auth.register_user("first@bob.com", "pwd")
+    for bad in (None, "", b"", 0):
+        assert auth.get_user_from_session_id(bad) is None
+        assert auth.get_email_from_reset_token(bad) is None
+        with pytest.raises(ValueError):
+            auth.update_password(bad, "hacked")
+    assert auth.create_session("") is None
     with pytest.raises(ValueError):
-        auth.update_password(None, "hacked")
+        auth.get_reset_password_token("")
     assert auth.valid_login("first@bob.com", "pwd")
 
 
