@@ -59,8 +59,8 @@ def login(client, headers=None, password="pwd"):
 
 
 @pytest.mark.parametrize("headers", CROSS_SITE)
-def test_cross_site_writes_are_refused_before_any_work(client, checks,
-                                                        headers):
+def test_cross_site_writes_are_refused_before_any_work(
+        client, checks, headers):
     response = login(client, headers)
     assert response.status_code == 403
     assert "Set-Cookie" not in response.headers
