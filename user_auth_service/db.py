@@ -69,7 +69,8 @@ def engine_url(database_url: str) -> str:
     try:
         url = make_url(database_url)
     except ArgumentError:
-        raise ValueError("UAS_DATABASE_URL is not a SQLAlchemy URL")
+        raise ValueError("UAS_DATABASE_URL is not a SQLAlchemy URL") \
+            from None
     backend = url.get_backend_name()
     if backend == "sqlite" and not os.path.isabs(url.database or ""):
         raise ValueError("UAS_DATABASE_URL must name a SQLite file by "
