@@ -355,8 +355,9 @@ def test_email_variants_never_spend_the_account_budget(auth, checkpw_calls):
     auth.register_user("bob@bob.com", "right")
     # Emails match exactly: each variant is an unknown name with its own
     # (email, address) budget, and none counts for bob's account.
-    for i, email in enumerate(["BOB@bob.com", " bob@bob.com", "Bob@Bob.Com ",
-                               "bob@BOB.com", "bob@bob.com\t"]):
+    # (Two variants: each failure costs a full bcrypt check of the dummy
+    # hash; test_uas_limits.py tries more across addresses.)
+    for i, email in enumerate(["BOB@bob.com", " bob@bob.com"]):
         address = "10.0.1.{}".format(i)
         for _ in range(5):
             outcome = auth.throttled_login(email, "wrong", address)
@@ -366,7 +367,7 @@ def test_email_variants_never_spend_the_account_budget(auth, checkpw_calls):
                                     address) == (False, None)
         assert auth.throttled_login("bob@bob.com", "right",
                                     address) == (True, None)
-    assert len(checkpw_calls) == 5 * 7
+    assert len(checkpw_calls) == 2 * 7
 
 
 def test_successful_logins_do_not_count(auth):
