@@ -44,6 +44,10 @@ HOW_TO_ENABLE = {
              "--appendonly no, or set TEST_REDIS_URL)",
 }
 _skipped_services: Dict[str, str] = {}
+# The user authentication service's settings (spec §9), kept out of tests
+# and their servers unless a test sets them.
+UAS_SETTINGS = ("UAS_DATABASE_URL", "ACCOUNT_POLICY", "RESET_TOKEN_SECONDS",
+                "UAS_SESSION_SECONDS")
 
 hypothesis_settings.register_profile("ci", derandomize=True,
                                      print_blob=True)
@@ -79,7 +83,7 @@ def workdir(tmp_path, monkeypatch) -> Path:
     for name in ("AUTH_TYPE", "SESSION_NAME", "SESSION_DURATION",
                  "SESSION_IDLE_TIMEOUT", "SESSION_COOKIE_SECURE",
                  "DATABASE_URL", "SESSION_STORE_URL",
-                 "RATELIMIT_STORAGE_URI", "USERS_POLICY"):
+                 "RATELIMIT_STORAGE_URI", "USERS_POLICY") + UAS_SETTINGS:
         monkeypatch.delenv(name, raising=False)
     base.set_store(JsonFileStore())
     reset_state()
@@ -263,7 +267,7 @@ def server_env(extra: Optional[dict] = None) -> dict:
            if k not in ("AUTH_TYPE", "SESSION_NAME", "SESSION_DURATION",
                         "SESSION_IDLE_TIMEOUT", "DATABASE_URL",
                         "SESSION_STORE_URL", "RATELIMIT_STORAGE_URI",
-                        "USERS_POLICY")}
+                        "USERS_POLICY") + UAS_SETTINGS}
     env["PYTHONPATH"] = str(REPO)
     env.update(extra or {})
     return env

@@ -190,7 +190,8 @@ def test_reset_password_flow(client):
     assert put(**good).status_code == 403
 
 
-def test_password_reset_ends_the_session(client):
+def reset_with_old_cookie(client):
+    """Log in, reset the password, then put the pre-reset cookie back."""
     register(client)
     session_id = cookie_of(login(client))
     assert client.get("/profile").status_code == 200
@@ -201,6 +202,21 @@ def test_password_reset_ends_the_session(client):
     assert (response.status_code, response.get_json()) == (
         200, {"email": "bob@me.com", "message": "Password updated"})
     client.set_cookie("session_id", session_id)
+
+
+def test_password_reset_keeps_the_session_by_default(client):
+    # A course client logs out with the pre-reset cookie and expects 302.
+    reset_with_old_cookie(client)
+    assert client.get("/profile").get_json() == {"email": "bob@me.com"}
+    response = client.delete("/sessions")
+    assert (response.status_code, response.headers["Location"]) == (302, "/")
+
+
+def test_strict_password_reset_ends_the_session(service, monkeypatch):
+    monkeypatch.setattr(service, "AUTH", service.Auth(
+        service.Settings(account_policy="strict")))
+    client = service.app.test_client()
+    reset_with_old_cookie(client)
     assert client.get("/profile").status_code == 403
     assert client.delete("/sessions").status_code == 403
 
@@ -212,21 +228,27 @@ def assert_429(response):
     assert "Set-Cookie" not in response.headers
 
 
-def test_login_throttled_per_email(client, monkeypatch):
-    register(client)
+def test_login_throttled_per_email_and_address(service, monkeypatch):
+    register(service.app.test_client())
     checks = []
     real = bcrypt.checkpw
     monkeypatch.setattr(bcrypt, "checkpw",
                         lambda *args: checks.append(1) or real(*args))
+    guesser, owner = service.app.test_client(), service.app.test_client()
+    guesser.environ_base["REMOTE_ADDR"] = "192.0.2.1"
+    owner.environ_base["REMOTE_ADDR"] = "192.0.2.2"
     for i in range(5):
-        assert login(client, password="wrong{}".format(i)).status_code == 401
+        assert login(guesser, password="wrong{}".format(i)).status_code \
+            == 401
     assert len(checks) == 5
-    assert_429(login(client, password="wrong"))
-    assert_429(login(client))                          # even the right one
-    assert_429(login(client, email=" BOB@me.com"))
+    assert_429(login(guesser, password="wrong"))
+    assert_429(login(guesser))                         # even the right one
     assert len(checks) == 5
-    other = client.application.test_client()
-    assert login(other, email="alice@me.com").status_code == 401
+    # Another email from that address, or the owner's address, still go.
+    assert login(guesser, email=" BOB@me.com").status_code == 401
+    assert login(guesser, email="alice@me.com").status_code == 401
+    assert login(owner).status_code == 200
+    assert len(checks) == 8
 
 
 def test_successful_logins_are_not_throttled(client):

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Auth module: registration, logins, sessions and password resets."""
 import threading
+import time
 import uuid
 from typing import NamedTuple, Optional
 
@@ -8,7 +9,8 @@ import bcrypt
 from sqlalchemy.orm.exc import NoResultFound
 
 from db import DB
-from throttle import LoginThrottle
+from settings import Settings
+from throttle import Throttle
 from user import User
 
 MAX_PASSWORD_BYTES = 72
@@ -28,6 +30,11 @@ def _generate_uuid() -> str:
     return str(uuid.uuid4())
 
 
+def _now() -> float:
+    """Return the current time in Unix seconds (UTC), the one clock."""
+    return time.time()
+
+
 class LoginOutcome(NamedTuple):
     """The answer of `Auth.throttled_login` to one login attempt.
 
@@ -43,12 +50,30 @@ class LoginOutcome(NamedTuple):
 class Auth:
     """Auth class to interact with the authentication database."""
 
-    def __init__(self) -> None:
-        """Open a fresh database (every `DB()` starts empty)."""
-        self._db = DB()
+    def __init__(self, settings: Optional[Settings] = None) -> None:
+        """Open the database and the counters of `settings`.
+
+        `settings` defaults to `Settings()`, the contract: a fresh `a.db`
+        (every `DB()` starts empty) and counters in this process's memory.
+        Raises `ValueError` for an unusable database URL or counter
+        storage, and the SQLAlchemy error when the database is down.
+        """
+        self._settings = settings or Settings()
+        self._db = DB(self._settings.database_url)
         self._register_lock = threading.Lock()
         self._dummy_hash: Optional[bytes] = None
-        self._throttle = LoginThrottle()
+        self._throttle = Throttle(
+            self._settings.ratelimit_storage_uri,
+            per_email_address=self._settings.login_limit_per_email_address,
+            per_address=self._settings.login_limit_per_address,
+            per_account=self._settings.login_limit_per_account,
+            registrations_per_address=(
+                self._settings.register_limit_per_address))
+
+    @property
+    def settings(self) -> Settings:
+        """The settings this `Auth` was made with (read-only)."""
+        return self._settings
 
     def register_user(self, email: str, password: str) -> User:
         """Register `email` with `password` and return the new `User`.
@@ -62,6 +87,18 @@ class Auth:
             except NoResultFound:
                 return self._db.add_user(email, _hash_password(password))
         raise ValueError("User {} already exists".format(email))
+
+    def acquire_registration(self, address: Optional[str]) -> int:
+        """Count one registration from client address `address`.
+
+        `address` is an IP address (str, or None when unknown). Call it
+        before `register_user`, whose bcrypt run is what the limit (10 a
+        minute per address) protects. Returns 0 when the registration may
+        go on, else the seconds (an int, at least 1) to wait; a refused one
+        is not counted. Raises `CountersUnavailable` when the counters'
+        storage is down.
+        """
+        return self._throttle.registration(address).retry_after
 
     def valid_login(self, email: str, password: str) -> bool:
         """Return True if `password` is the password of user `email`.
@@ -93,32 +130,34 @@ class Auth:
 
         `email` and `password` are the login's strings, `address` the
         client's IP address (str, or None when unknown). The attempt is
-        counted per email (stripped, lower-cased) and per address before
-        the password is checked; over a limit (5 per email, 20 per
-        address, per minute) it is refused without a bcrypt check. A
-        successful login gives its count back, so only failures count
-        (OWASP Authentication Cheat Sheet). Returns a `LoginOutcome`;
-        never raises.
+        counted before the password is checked: per (email, address), per
+        address, and per account when `email` names one exactly (see
+        `throttle`). Over a limit it is refused without a bcrypt check. A
+        successful login gives its counts back, so only failures count
+        (OWASP Authentication Cheat Sheet). Returns a `LoginOutcome`.
+        Raises `CountersUnavailable` when the counters' storage is down.
         """
-        wait = self._throttle.acquire(email, address)
-        if wait:
-            return LoginOutcome(False, wait)
+        exists = self._user_by(email=email) is not None
+        counted = self._throttle.login(email, address, exists)
+        if counted.retry_after:
+            return LoginOutcome(False, counted.retry_after)
         valid = self.valid_login(email, password)
         if valid:
-            self._throttle.refund(email, address)
+            self._throttle.refund(counted)
         return LoginOutcome(valid, None)
 
     def create_session(self, email: str) -> str:
         """Give user `email` a new session id and return it.
 
-        The new id replaces the previous one (one session per user).
-        Returns None when no user has this email.
+        The new id replaces the previous one (one session per user); its
+        issue time is kept for `UAS_SESSION_SECONDS`. Returns None when no
+        user has this email.
         """
-        try:
-            user = self._db.find_user_by(email=email)
-        except NoResultFound:
+        user = self._user_by(email=email)
+        if user is None:
             return None
         session_id = _generate_uuid()
+        self._db.note_issued(user.id, "session_id", _now())
         self._db.update_user(user.id, session_id=session_id)
         return session_id
 
@@ -126,14 +165,16 @@ class Auth:
         """Return the `User` holding `session_id`, or None.
 
         None without a query when `session_id` is None or empty, since a
-        NULL filter would match a logged-out user (contract A7).
+        NULL filter would match a logged-out user (contract A7). With a
+        session lifetime (`UAS_SESSION_SECONDS` > 0), None also when the
+        session was issued more than that many seconds ago, or at an
+        unknown time.
         """
-        if not isinstance(session_id, str) or not session_id:
+        user = self._user_by(session_id=session_id)
+        if user is None or self._expired(
+                user.id, "session_id", self._settings.session_seconds):
             return None
-        try:
-            return self._db.find_user_by(session_id=session_id)
-        except NoResultFound:
-            return None
+        return user
 
     def destroy_session(self, user_id: int) -> None:
         """End the session of user `user_id` (its session id becomes None)."""
@@ -145,48 +186,82 @@ class Auth:
     def get_reset_password_token(self, email: str) -> str:
         """Give user `email` a new reset token and return it.
 
-        Raises `ValueError` when no user has this email.
+        Each token replaces the previous one, and its issue time is kept
+        for `RESET_TOKEN_SECONDS`. Raises `ValueError` when no user has
+        this email.
         """
-        try:
-            user = self._db.find_user_by(email=email)
-        except NoResultFound:
+        user = self._user_by(email=email)
+        if user is None:
             raise ValueError("no user with this email")
         reset_token = _generate_uuid()
+        self._db.note_issued(user.id, "reset_token", _now())
         self._db.update_user(user.id, reset_token=reset_token)
         return reset_token
 
     def get_email_from_reset_token(self, reset_token: str) -> Optional[str]:
         """Return the email of the user holding `reset_token`, or None.
 
-        None without a query when `reset_token` is None or empty.
+        None without a query when `reset_token` is None or empty (a NULL
+        filter would match every user without a token, contract A10), and
+        None for a token issued more than `RESET_TOKEN_SECONDS` ago.
         """
-        if not isinstance(reset_token, str) or not reset_token:
-            return None
-        try:
-            return self._db.find_user_by(reset_token=reset_token).email
-        except NoResultFound:
-            return None
+        user = self._user_by_reset_token(reset_token)
+        return None if user is None else user.email
 
     def update_password(self, reset_token: str, password: str) -> None:
         """Set the password of the user holding `reset_token`.
 
-        The token is used up and the user's session ends: whoever held
-        the old password may hold its session too (OWASP Forgot Password
-        and Session Management Cheat Sheets). The token is consumed by one
-        conditional update, so of concurrent calls with one token exactly
-        one succeeds. Raises `ValueError` when `reset_token` is None,
-        empty, unknown or already used, or the password is over 72 bytes;
-        nothing changes then.
+        The token is used up by one conditional update, so of concurrent
+        calls with one token exactly one succeeds (OWASP Forgot Password
+        Cheat Sheet: single use). The user's session is kept, as task 18
+        says; under `ACCOUNT_POLICY=strict` it ends too, since whoever held
+        the old password may hold its session (OWASP Session Management
+        Cheat Sheet). Raises `ValueError` when `reset_token` is None, empty,
+        unknown, expired or already used, or the password is over 72
+        bytes; nothing changes then.
         """
-        if not isinstance(reset_token, str) or not reset_token:
-            raise ValueError("a reset token is required")
+        user = self._user_by_reset_token(reset_token)
+        if user is None:
+            raise ValueError("invalid reset token")
+        # bcrypt takes ~0.3 s, so hash before the update, not inside it.
+        values = {"hashed_password": _hash_password(password)}
+        if self._settings.strict:
+            values["session_id"] = None
+        if not self._db.consume_reset_token(user.id, reset_token, **values):
+            raise ValueError("invalid reset token")
+
+    def _user_by(self, **kwargs) -> Optional[User]:
+        """Return the user whose one column equals a non-empty str, or None.
+
+        The keyword is a column name, its value the lookup key. A value
+        that is None, empty or not a str gives None without a query:
+        `find_user_by` turns None into `IS NULL`, which matches users who
+        have no session or no token (contract A7, A10).
+        """
+        (value,) = kwargs.values()
+        if not isinstance(value, str) or not value:
+            return None
         try:
-            user = self._db.find_user_by(reset_token=reset_token)
+            return self._db.find_user_by(**kwargs)
         except NoResultFound:
-            raise ValueError("invalid reset token")
-        # bcrypt takes ~0.2 s, so hash before the update, not inside it.
-        hashed = _hash_password(password)
-        if not self._db.consume_reset_token(user.id, reset_token,
-                                            hashed_password=hashed,
-                                            session_id=None):
-            raise ValueError("invalid reset token")
+            return None
+
+    def _user_by_reset_token(self, reset_token: str) -> Optional[User]:
+        """Return the user of a live `reset_token`, or None (see above)."""
+        user = self._user_by(reset_token=reset_token)
+        if user is None or self._expired(
+                user.id, "reset_token", self._settings.reset_token_seconds):
+            return None
+        return user
+
+    def _expired(self, user_id: int, column: str, lifetime: int) -> bool:
+        """Return True if secret `column` of `user_id` outlived `lifetime`.
+
+        `lifetime` is in seconds; 0 means no limit (never expired). A
+        secret without a known issue time counts as expired once a limit
+        is set: it fails closed.
+        """
+        if lifetime <= 0:
+            return False
+        issued_at = self._db.issued_at_of(user_id, column)
+        return issued_at is None or issued_at + lifetime < _now()

@@ -1,11 +1,23 @@
 #!/usr/bin/env python3
-"""DB module: the SQLite database of the authentication service."""
+"""DB module: the database of the authentication service.
+
+By default the SQLite file `a.db` in the working directory, wiped by every
+`DB()` (the contract). `DB(url)` keeps its users in the database of a
+SQLAlchemy URL instead (`UAS_DATABASE_URL`): SQLite by absolute path, or
+PostgreSQL through the pinned psycopg 3 driver.
+"""
 import os
 import threading
+from typing import Any, Dict, Optional
 
-from sqlalchemy import create_engine
+from sqlalchemy import (Column, Float, Integer, String, Table, create_engine,
+                        inspect, select)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import (ArgumentError, InvalidRequestError,
+                            SQLAlchemyError)
 from sqlalchemy.ext.declarative import declarative_base  # noqa: F401
-from sqlalchemy.exc import InvalidRequestError, SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.orm.exc import NoResultFound
 from sqlalchemy.orm.session import Session
@@ -14,6 +26,14 @@ from user import Base, User
 
 DB_FILE = "a.db"
 DB_FILE_MODE = 0o600
+SECRET_COLUMNS = ("session_id", "reset_token")
+# When each session id and reset token was issued (Unix seconds, UTC),
+# beside `users`: task 0 prints the columns of `users`, which stay as given.
+ISSUE_TIMES = Table(
+    "issue_times", Base.metadata,
+    Column("user_id", Integer, primary_key=True),
+    Column("secret", String(32), primary_key=True),
+    Column("issued_at", Float, nullable=False))
 
 
 def _make_private(path: str) -> None:
@@ -34,26 +54,94 @@ def _make_private(path: str) -> None:
         os.close(descriptor)
 
 
-class DB:
-    """DB class: add, find and update users in `a.db`.
+def engine_url(database_url: str) -> str:
+    """Return the SQLAlchemy URL to connect with for `database_url`.
 
-    The database is the file `a.db` in the current working directory, mode
-    0600, and every `DB()` starts with an empty `users` table. One memoized
-    session serves the process; a lock lets one thread use it at a time,
-    because a SQLAlchemy `Session` must not be shared by concurrent
-    threads.
+    `postgres://` and `postgresql://` use the pinned psycopg 3 driver
+    (`postgresql+psycopg://`; SQLAlchemy's own default is psycopg2, not
+    installed). A SQLite URL must name a file by absolute path
+    (`sqlite:////abs/path.db`), so that the users do not depend on the
+    working directory. Raises `ValueError` for any other URL.
+    """
+    for plain in ("postgres://", "postgresql://"):
+        if database_url.startswith(plain):
+            database_url = "postgresql+psycopg://" + database_url[len(plain):]
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        raise ValueError("UAS_DATABASE_URL is not a SQLAlchemy URL") \
+            from None
+    backend = url.get_backend_name()
+    if backend == "sqlite" and not os.path.isabs(url.database or ""):
+        raise ValueError("UAS_DATABASE_URL must name a SQLite file by "
+                         "absolute path: sqlite:////path/to/users.db")
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError("UAS_DATABASE_URL must be a postgresql:// or "
+                         "sqlite://// URL, not {!r}".format(backend))
+    return database_url
+
+
+def _open_kept(database_url: str) -> Engine:
+    """Return an engine on `database_url` with its tables ready.
+
+    Creates the missing tables and never drops one. A SQLite file is
+    created with mode 0600. Raises `ValueError` for an unusable URL or a
+    `users` table of another shape (for example the Session API's), and
+    the SQLAlchemy error when the database cannot be reached.
+    """
+    url = make_url(engine_url(database_url))
+    options: Dict[str, Any] = {"echo": False}
+    if url.get_backend_name() == "sqlite":
+        _make_private(url.database)
+    else:
+        options.update(pool_pre_ping=True,
+                       connect_args={"connect_timeout": 3})
+    engine = create_engine(url, **options)
+    try:
+        Base.metadata.create_all(engine)
+    except SQLAlchemyError:
+        # Another process starting at the same time may have won the
+        # CREATE TABLE race; a second pass finds its tables.
+        Base.metadata.create_all(engine)
+    found = {column["name"] for column in inspect(engine).get_columns(
+        User.__tablename__)}
+    if not set(User.__table__.columns.keys()) <= found:
+        engine.dispose()
+        raise ValueError("UAS_DATABASE_URL: its users table has other "
+                         "columns; give the service a database of its own")
+    return engine
+
+
+class DB:
+    """DB class: add, find and update users.
+
+    `DB()` is the contract's database: the file `a.db` in the current
+    working directory, mode 0600, with an empty `users` table at every
+    `DB()`. `DB(url)` keeps the users of the database at `url` (see
+    `engine_url`). One memoized session serves the process; a lock lets
+    one thread use it at a time, because a SQLAlchemy `Session` must not
+    be shared by concurrent threads.
     """
 
-    def __init__(self) -> None:
-        """Create the engine, then drop and recreate every table.
+    def __init__(self, url: Optional[str] = None) -> None:
+        """Open the database: `a.db` wiped, or the one at `url` kept.
 
-        `a.db` is created (or tightened) with mode 0600 before SQLAlchemy
-        opens it. Raises `OSError` if that fails.
+        `url` is None for the contract's `a.db` (created or tightened with
+        mode 0600, then every table dropped and recreated), or a SQLAlchemy
+        URL whose tables are created when missing. Raises `OSError` if the
+        SQLite file cannot be opened, `ValueError` for an unusable `url`,
+        and the SQLAlchemy error when its database cannot be reached.
         """
-        _make_private(DB_FILE)
-        self._engine = create_engine("sqlite:///" + DB_FILE, echo=False)
-        Base.metadata.drop_all(self._engine)
-        Base.metadata.create_all(self._engine)
+        if url is None:
+            _make_private(DB_FILE)
+            self._engine = create_engine("sqlite:///" + DB_FILE, echo=False)
+            Base.metadata.drop_all(self._engine)
+            Base.metadata.create_all(self._engine)
+        else:
+            self._engine = _open_kept(url)
+        # PostgreSQL keeps bcrypt's bytes out of a VARCHAR and cannot
+        # store NUL; SQLite takes both (contract A5).
+        self._text_only = self._engine.dialect.name != "sqlite"
         self.__session = None
         self._lock = threading.RLock()
 
@@ -69,10 +157,16 @@ class DB:
     def add_user(self, email: str, hashed_password: str) -> User:
         """Store a new user and return it, with its `id` filled in.
 
-        Raises the SQLAlchemy error of a failed commit (after a rollback).
+        `hashed_password` may be bytes (bcrypt's output); on PostgreSQL it
+        is stored as text. Raises `ValueError` for an email with NUL on
+        PostgreSQL, and the SQLAlchemy error of a failed commit (after a
+        rollback).
         """
+        if self._text_only and "\x00" in (email or ""):
+            raise ValueError("an email cannot hold NUL characters")
+        values = self._storable({"hashed_password": hashed_password})
         with self._lock:
-            user = User(email=email, hashed_password=hashed_password)
+            user = User(email=email, **values)
             self._session.add(user)
             self._commit()
             return user
@@ -82,7 +176,8 @@ class DB:
 
         Raises `NoResultFound` when no user matches, and
         `InvalidRequestError` for a keyword that is not a column. A value
-        of None matches NULL.
+        of None matches NULL. The row is read afresh, so a change made by
+        another process sharing the database is seen.
         """
         with self._lock:
             columns = User.__table__.columns.keys()
@@ -90,7 +185,12 @@ class DB:
                 raise InvalidRequestError(
                     "find_user_by takes column names: {}".format(
                         ", ".join(columns)))
-            user = self._session.query(User).filter_by(**kwargs).first()
+            if self._text_only and any(
+                    isinstance(value, str) and "\x00" in value
+                    for value in kwargs.values()):
+                raise NoResultFound("no stored value holds NUL")
+            user = self._session.query(User).filter_by(
+                **kwargs).populate_existing().first()
             self._session.commit()
             if user is None:
                 raise NoResultFound("no user matches {}".format(
@@ -104,15 +204,52 @@ class DB:
         before anything changes, and `NoResultFound` for an unknown id.
         """
         with self._lock:
-            columns = User.__table__.columns.keys()
-            for key in kwargs:
-                if key not in columns:
-                    raise ValueError("{} is not a column of users".format(
-                        key))
+            _check_columns(kwargs)
             user = self.find_user_by(id=user_id)
-            for key, value in kwargs.items():
+            for key, value in self._storable(kwargs).items():
                 setattr(user, key, value)
             self._commit()
+
+    def note_issued(self, user_id: int, column: str,
+                    issued_at: float) -> None:
+        """Record that secret `column` of user `user_id` is new as of now.
+
+        `column` is `session_id` or `reset_token`, `issued_at` the time in
+        Unix seconds (UTC), kept in the table `issue_times` beside `users`
+        for `issued_at_of`. Call it just before storing the new secret with
+        `update_user`: the old secret may then look new for a moment, but
+        the new one never looks old. Raises `ValueError` for another
+        column.
+        """
+        if column not in SECRET_COLUMNS:
+            raise ValueError("{} is not a secret column".format(column))
+        insert = (postgresql_insert if self._text_only else sqlite_insert)
+        upsert = insert(ISSUE_TIMES).values(
+            user_id=user_id, secret=column, issued_at=issued_at
+        ).on_conflict_do_update(index_elements=["user_id", "secret"],
+                                set_={"issued_at": issued_at})
+        with self._lock:
+            try:
+                self._session.execute(upsert)
+            except SQLAlchemyError:
+                self._session.rollback()
+                raise
+            self._commit()
+
+    def issued_at_of(self, user_id: int, column: str) -> Optional[float]:
+        """Return when `column` of user `user_id` was last issued, or None.
+
+        The time is Unix seconds (UTC) as `note_issued` stored it; None
+        when no issue of this secret was ever noted.
+        """
+        query = select(ISSUE_TIMES.c.issued_at).where(
+            ISSUE_TIMES.c.user_id == user_id, ISSUE_TIMES.c.secret == column)
+        with self._lock:
+            try:
+                issued_at = self._session.execute(query).scalar()
+            finally:
+                self._session.commit()
+            return issued_at
 
     def consume_reset_token(self, user_id: int, reset_token: str,
                             **kwargs) -> bool:
@@ -129,14 +266,11 @@ class DB:
         `ValueError` for a keyword that is not a column, before anything
         changes.
         """
-        columns = User.__table__.columns.keys()
-        for key in kwargs:
-            if key not in columns:
-                raise ValueError("{} is not a column of users".format(key))
+        _check_columns(kwargs)
         # None would compile to IS NULL and match every token-less user.
         if not isinstance(reset_token, str) or not reset_token:
             return False
-        values = dict(kwargs, reset_token=None)
+        values = dict(self._storable(kwargs), reset_token=None)
         with self._lock:
             try:
                 matched = self._session.query(User).filter(
@@ -155,3 +289,23 @@ class DB:
         except SQLAlchemyError:
             self._session.rollback()
             raise
+
+    def _storable(self, values: Dict[str, Any]) -> Dict[str, Any]:
+        """Return `values` with bytes turned into text where needed.
+
+        bcrypt's hash is ASCII bytes; PostgreSQL refuses bytes in a
+        VARCHAR, so there it is stored as text. `valid_login` encodes a
+        str hash back (contract A5).
+        """
+        if not self._text_only:
+            return values
+        return {key: value.decode("ascii") if isinstance(value, bytes)
+                else value for key, value in values.items()}
+
+
+def _check_columns(values: Dict[str, Any]) -> None:
+    """Raise `ValueError` if a key of `values` is not a column of users."""
+    columns = User.__table__.columns.keys()
+    for key in values:
+        if key not in columns:
+            raise ValueError("{} is not a column of users".format(key))
