@@ -138,6 +138,7 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     # Imported here, not at the top: importing the views loads
     # .db_User.json, and a corrupt file must surface as a StoreError from
     # this call so that `python3 -m api.v1.app` can stop with one line.
+    from api.v1 import logs, metrics
     from api.v1.auth.stores.flow import make_flow_store
     from api.v1.cli import register_commands
     from api.v1.rate_limit import AttemptLimits
@@ -165,6 +166,9 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     app.register_error_handler(StoreUnavailableError, _store_unavailable)
     app.register_error_handler(RecordMissingError, _error_handler(404))
     app.register_error_handler(RecordConflictError, _error_handler(409))
+    # First: answers the guard refuses carry an id and are counted too.
+    logs.install(app, settings)
+    metrics.install(app, settings)
 
     @app.before_request
     def guard() -> Optional[Tuple[Response, int]]:
@@ -175,6 +179,9 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
         that flask-cors can answer them.
         """
         req = request._get_current_object()
+        if req.path == metrics.METRICS_PATH:
+            # Outside the API's guard (§6.2): its own token protects it.
+            return None
         if req.method in UNSAFE_METHODS and is_cross_site(settings, req):
             return jsonify(CROSS_SITE), 403
         if auth is None or req.method == "OPTIONS":
@@ -215,7 +222,8 @@ auth = app.extensions[AUTH_EXTENSION]
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(message)s")
+    from api.v1.logs import configure_logging
+
     settings = app.extensions[SETTINGS_EXTENSION]
+    configure_logging(settings)
     app.run(host=settings.api_host, port=settings.api_port)
