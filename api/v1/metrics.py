@@ -16,9 +16,9 @@ import time
 from typing import Optional, Tuple
 
 from flask import Flask, Response, jsonify, request
-from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY,
-                               CollectorRegistry, Counter, Histogram,
-                               disable_created_metrics, generate_latest)
+from prometheus_client import (REGISTRY, CollectorRegistry, Counter,
+                               Histogram, disable_created_metrics)
+from prometheus_client.exposition import choose_encoder
 
 from models.settings import Settings
 
@@ -30,6 +30,11 @@ METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
 """Methods counted by name; any other is counted as `OTHER`, so that a
 client cannot create label values at will."""
 LIMITS = ("per_account", "per_address", "account_wide")
+LOGIN_RESULTS = ("success", "wrong_password", "unknown_email", "limited",
+                 "second_factor_required", "second_factor_failed")
+"""The `result` values of `auth_logins_total` (§6.2)."""
+END_REASONS = ("logout", "revoked", "expired", "credentials_changed")
+"""The `reason` values of `auth_sessions_ended_total` (§6.2)."""
 _START = "session_api.started"
 UNAUTHORIZED = {"error": "Unauthorized"}
 
@@ -51,6 +56,14 @@ SESSIONS_ENDED = Counter("auth_sessions_ended_total",
 LIMITED = Counter("auth_limited_total",
                   "Attempts refused by a limit on password checks.",
                   ["limit"])
+# Every fixed label value exists from the start, at 0, so that rate()
+# and absent-series alerts work before the first event of each kind.
+for _result in LOGIN_RESULTS:
+    LOGINS.labels(result=_result)
+for _reason in END_REASONS:
+    SESSIONS_ENDED.labels(reason=_reason)
+for _limit in LIMITS:
+    LIMITED.labels(limit=_limit)
 
 
 def route_of(url_rule: Optional[object]) -> str:
@@ -63,19 +76,23 @@ def route_of(url_rule: Optional[object]) -> str:
     return rule if isinstance(rule, str) else UNMATCHED
 
 
-def render(settings: Settings) -> Tuple[bytes, str]:
-    """Return the text exposition of every series, and its content type.
+def render(settings: Settings, accept: Optional[str] = None
+           ) -> Tuple[bytes, str]:
+    """Return the exposition of every series, and its content type.
 
-    With `PROMETHEUS_MULTIPROC_DIR` the values are read from that
-    folder's files, summed over every worker that wrote there.
+    The format is the one the `Accept` header `accept` prefers among
+    those prometheus-client writes (the text format by default). With
+    `PROMETHEUS_MULTIPROC_DIR` the values are read from that folder's
+    files, summed over every worker that wrote there.
     """
+    registry = REGISTRY
     if settings.prometheus_multiproc_dir:
         from prometheus_client import multiprocess
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(
             registry, path=settings.prometheus_multiproc_dir)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    encoder, content_type = choose_encoder(accept or "")
+    return encoder(registry), content_type
 
 
 def token_ok(settings: Settings, header: Optional[str]) -> bool:
@@ -131,5 +148,6 @@ def install(app: Flask, settings: Settings) -> None:
             response.status_code = 401
             response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return response
-        body, content_type = render(settings)
+        body, content_type = render(settings,
+                                    request.headers.get("Accept"))
         return Response(body, status=200, content_type=content_type)

@@ -38,9 +38,7 @@ STORED_TYPES = (
     "recovery_code_used", "recovery_codes_renewed", "passkey_added",
     "passkey_removed", "limited", "recovery_requested", "password_reset")
 """The event types a user's history holds: §6.4, then §7.4's two."""
-LOGIN_RESULTS = ("success", "wrong_password", "unknown_email", "limited",
-                 "second_factor_required", "second_factor_failed")
-"""The `result` values of `auth_logins_total` (§6.2)."""
+LOGIN_RESULTS = metrics.LOGIN_RESULTS
 
 Fields = Mapping[str, object]
 
