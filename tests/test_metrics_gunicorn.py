@@ -6,15 +6,60 @@ workers one folder of metric files (prometheus-client multiprocess mode).
 import os
 import re
 import signal
+import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import requests
 
-from test_gunicorn import gunicorn, wait_for
+from conftest import free_port, server_env
+from test_gunicorn import CONFIG, GUNICORN, Gunicorn, wait_for
 
 STATUS_SERIES = re.compile(
     r'^http_requests_total\{method="GET",route="/api/v1/status",'
     r'status="200"\} (\S+)$', re.M)
+
+
+@contextmanager
+def gunicorn(cwd, workers, env, extra=()):
+    """Run gunicorn with the repository's config; stop it by pid after.
+
+    Like `test_gunicorn.gunicorn`, but a slow first answer of a busy
+    machine (a read timeout) is waited out rather than fatal.
+    """
+    port = free_port()
+    child_env = server_env(env)
+    del child_env["PYTHONPATH"]
+    stem = "{}-gunicorn-{}".format(cwd.name, port)
+    out, err = cwd.parent / (stem + ".out"), cwd.parent / (stem + ".err")
+    argv = [str(GUNICORN), "--config", str(CONFIG), "-w", str(workers),
+            "-b", "127.0.0.1:{}".format(port)] + list(extra) + [
+        "api.v1.app:app"]
+    with open(out, "w") as stdout, open(err, "w") as stderr:
+        proc = subprocess.Popen(argv, cwd=cwd, env=child_env,
+                                stdout=stdout, stderr=stderr)
+    server = Gunicorn(proc, "http://127.0.0.1:{}".format(port), out, err)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, server.stderr()
+            try:
+                if requests.get(server.url + "/api/v1/status",
+                                timeout=5).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, server.stderr()
+            time.sleep(0.05)
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def status_count(url, headers=None):

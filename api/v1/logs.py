@@ -44,6 +44,15 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 request_logger = logging.getLogger("api.request")
 
 
+def request_started(environ: Dict[str, Any]) -> Optional[float]:
+    """Return the `time.perf_counter()` at the start of the request.
+
+    `environ` is the request's WSGI environment; None before `install`'s
+    first hook ran.
+    """
+    return environ.get(_START_KEY)
+
+
 def request_id() -> Optional[str]:
     """Return the id of the request being served, or None outside one."""
     try:
@@ -69,12 +78,13 @@ def install(app: Flask, settings: Settings) -> None:
 
     @app.before_request
     def take_request_id() -> None:
-        """Keep or make the request's id; note the start time."""
+        """Keep or make the request's id; note the start time.
+
+        The start time (`request_started`) also serves the metrics.
+        """
         environ = request.environ
-        environ[_ID_KEY] = _incoming_id(
-            request.headers.get(REQUEST_ID_HEADER))
-        if log_requests:
-            environ[_START_KEY] = time.perf_counter()
+        environ[_START_KEY] = time.perf_counter()
+        environ[_ID_KEY] = _incoming_id(environ.get("HTTP_X_REQUEST_ID"))
 
     @app.after_request
     def echo_request_id(response: Response) -> Response:

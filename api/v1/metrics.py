@@ -13,7 +13,7 @@ worker, living or dead (the client library's multiprocess mode).
 """
 import hmac
 import time
-from typing import Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from flask import Flask, Response, jsonify, request
 from prometheus_client import (REGISTRY, CollectorRegistry, Counter,
@@ -35,7 +35,6 @@ LOGIN_RESULTS = ("success", "wrong_password", "unknown_email", "limited",
 """The `result` values of `auth_logins_total` (§6.2)."""
 END_REASONS = ("logout", "revoked", "expired", "credentials_changed")
 """The `reason` values of `auth_sessions_ended_total` (§6.2)."""
-_START = "session_api.started"
 UNAUTHORIZED = {"error": "Unauthorized"}
 
 # `_created` series are a single process's start times: summed over
@@ -113,27 +112,39 @@ def install(app: Flask, settings: Settings) -> None:
     """Time every request of `app` and serve `GET /metrics`.
 
     Does nothing unless `METRICS_ENABLED` is set (then `/metrics`
-    answers 404 and requests cost nothing more). Must be called before
-    any other `before_request` function is registered, so that requests
-    the guard refuses are counted too.
+    answers 404 and requests cost nothing more). The request's start is
+    the one `api.v1.logs.install` notes; call that first.
     """
     if not settings.metrics_enabled:
         return
+    from api.v1.logs import request_started
 
-    @app.before_request
-    def start_timer() -> None:
-        """Note when the request started (a monotonic clock)."""
-        request.environ[_START] = time.perf_counter()
+    counters: Dict[Tuple[str, str, int], Any] = {}
+    histograms: Dict[str, Any] = {}
 
     @app.after_request
     def observe(response: Response) -> Response:
-        """Count the answer and its duration under the request's route."""
-        started = request.environ.get(_START)
-        route = route_of(request.url_rule)
-        method = request.method if request.method in METHODS else "OTHER"
-        REQUESTS.labels(method, route, str(response.status_code)).inc()
+        """Count the answer and its duration under the request's route.
+
+        The series' children are kept per label values (a bounded set:
+        routes, methods and statuses are few), which spares the client
+        library's label checks at every request.
+        """
+        req = request._get_current_object()
+        route = route_of(req.url_rule)
+        method = req.method if req.method in METHODS else "OTHER"
+        key = (method, route, response.status_code)
+        counter = counters.get(key)
+        if counter is None:
+            counter = counters[key] = REQUESTS.labels(
+                method, route, str(response.status_code))
+        counter.inc()
+        started = request_started(req.environ)
         if started is not None:
-            DURATION.labels(route).observe(time.perf_counter() - started)
+            histogram = histograms.get(route)
+            if histogram is None:
+                histogram = histograms[route] = DURATION.labels(route)
+            histogram.observe(time.perf_counter() - started)
         return response
 
     @app.route(METRICS_PATH, methods=["GET"])
