@@ -32,9 +32,10 @@ EXCLUDED_PATHS = ['/api/v1/status/', '/api/v1/unauthorized/',
 PUBLIC_PATHS = EXCLUDED_PATHS + ['/api/v1/openapi.json/', '/api/v1/docs*',
                                  '/api/v1/auth_session/passkeys/login/',
                                  '/api/v1/auth_session/passkeys/login/'
-                                 'options/']
-"""The contract's excluded paths, the API's own description and the
-passkey login steps (account-security §5.2, open)."""
+                                 'options/', '/account*']
+"""The contract's excluded paths, the API's own description, the
+passkey login steps (account-security §5.2, open) and the account page,
+which signs in through the API."""
 UNSAFE_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 ERROR_BODIES = {
     400: {"error": "Bad request"},
@@ -145,6 +146,7 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     from api.v1.auth.stores.flow import make_flow_store
     from api.v1.cli import register_commands
     from api.v1.rate_limit import AttemptLimits
+    from api.v1.account import account_page
     from api.v1.views import app_views
 
     settings = settings if settings is not None else load_settings()
@@ -152,6 +154,7 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     app.json = OrjsonProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     app.register_blueprint(app_views)
+    app.register_blueprint(account_page)
     CORS(app, resources={r"/api/v1/*": {"origins": "*"}})
     auth = make_auth(settings)
     _prepare_stores(settings, auth)
