@@ -279,6 +279,19 @@
     await loadPasskeys();
   }
 
+  // A short name for a user agent: "Chrome on Linux"; the raw text is long.
+  function device(agent) {
+    if (!agent) return "Unknown device";
+    const browsers = [["Edg/", "Edge"], ["Firefox/", "Firefox"], ["Chrome/", "Chrome"],
+      ["Safari/", "Safari"], ["curl/", "curl"], ["python-requests", "Python"]];
+    const systems = [["Android", "Android"], ["iPhone", "iPhone"], ["iPad", "iPad"],
+      ["Windows", "Windows"], ["Mac OS", "macOS"], ["Linux", "Linux"]];
+    const browser = browsers.find(([mark]) => agent.includes(mark));
+    const system = systems.find(([mark]) => agent.includes(mark));
+    if (!browser) return agent.slice(0, 40);
+    return browser[1] + (system ? " on " + system[1] : "");
+  }
+
   async function loadSessions() {
     const answer = await call("GET", "/auth_session/sessions");
     const list = $("session-list");
@@ -289,7 +302,7 @@
       const text = document.createElement("div");
       const name = document.createElement("div");
       name.className = "name";
-      name.textContent = session.user_agent ? session.user_agent.slice(0, 60) : "Unknown device";
+      name.textContent = device(session.user_agent);
       if (session.current) {
         const tag = document.createElement("span");
         tag.className = "tag";
