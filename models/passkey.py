@@ -13,6 +13,10 @@ from typing import List, Optional
 
 from models.base import Base
 
+MAX_CREDENTIAL_ID = 1400
+"""Base64url characters of the longest credential id (1,023 bytes,
+WebAuthn L2 §5.8.3), rounded up."""
+
 
 class Passkey(Base):
     """A WebAuthn public key credential registered by a user.
@@ -54,9 +58,13 @@ class Passkey(Base):
         """Return the passkey whose credential id is `credential_id`.
 
         `credential_id` is base64url text without padding; None when no
-        passkey has it (or it is not a str).
+        passkey has it, or it is not a str, or it is empty, over
+        `MAX_CREDENTIAL_ID` characters or holds NUL (which PostgreSQL
+        text cannot even hold), before any store is asked.
         """
-        if not isinstance(credential_id, str) or not credential_id:
+        if not isinstance(credential_id, str) or not credential_id \
+                or len(credential_id) > MAX_CREDENTIAL_ID \
+                or "\x00" in credential_id:
             return None
         found = cls.search({"credential_id": credential_id})
         return found[0] if found else None
