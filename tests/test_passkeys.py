@@ -347,3 +347,25 @@ def test_configured_rp_id_and_origins(make_app):
     assert passkey_login(app.test_client(), key).status_code == 200
     assert passkey_login(app.test_client(), key,
                          origin="http://localhost").status_code == 401
+
+
+def test_second_step_method_and_remove_passkeys(app):
+    bob = signed_in(app)
+    key, _ = register(bob)
+    _, other = register(bob)
+    assert other.status_code == 201
+    owner = Passkey.by_credential_id(key.id).user_id
+    from models.user import User
+    with app.test_request_context("/api/v1/auth_session/login/mfa",
+                                  method="POST"):
+        from flask import request
+        flows = app.extensions["session_api.flow"]
+        settings = app.extensions["session_api.settings"]
+        options = service.authentication_options(flows, settings, request)
+        assert service.second_step_method(
+            User.get(owner), key.assert_(options), settings) == "hwk"
+        assert service.second_step_method(
+            User.get(owner), key.assert_(options), settings) is None
+    assert service.remove_passkeys(owner) == 2
+    assert bob.get(BASE).get_json() == []
+    assert service.remove_passkeys(owner) == 0

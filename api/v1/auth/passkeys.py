@@ -347,6 +347,28 @@ def verify_second_step(user: User, credential: object,
     return owner.id == user.id
 
 
+def second_step_method(user: User, value: Any,
+                       settings: Settings) -> Optional[str]:
+    """Check a passkey as the second step; return `hwk` or None.
+
+    The shape of the two-step login's verifiers (`(user, field value,
+    settings)` to the RFC 8176 method that passed, or None), so that the
+    login's `credential` field can be answered by `verify_second_step`.
+    """
+    return "hwk" if verify_second_step(user, value, settings=settings) \
+        else None
+
+
+def remove_passkeys(user_id: str) -> int:
+    """Remove every passkey of `user_id`; return how many were removed.
+
+    For the admin's `disable-mfa` (account-security §4.5). Raises the
+    record store's errors.
+    """
+    ids = [key.id for key in Passkey.of_user(user_id)]
+    return Passkey.remove_many(ids) if ids else 0
+
+
 def is_recent_authentication(auth: Any, req: Request,
                              settings: Settings) -> bool:
     """Return True if the session of `req` authenticated recently (§4.4).
