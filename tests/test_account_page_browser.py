@@ -178,3 +178,59 @@ def test_a_refused_passkey_is_explained(workdir, browser):
         browser.find_element(By.ID, "passkey-login").click()
         notice_says(browser, "That passkey could not be used to log in here.")
         assert browser.find_element(By.ID, "login-view").is_displayed()
+
+
+def second_factor_routes_exist() -> bool:
+    """Return True once the §4 second-factor routes are in the app."""
+    from api.v1.app import create_app
+    from api.v1.config import Settings
+    rules = {rule.rule for rule in create_app(
+        Settings(auth_type="session_auth")).url_map.iter_rules()}
+    return "/api/v1/auth_session/login/mfa" in rules
+
+
+def test_a_passkey_answers_the_second_step_of_a_totp_user(workdir, browser):
+    """Password, then the passkey instead of a code: `amr` pwd and hwk."""
+    pyotp = pytest.importorskip("pyotp")
+    if not second_factor_routes_exist():
+        pytest.skip("the second-factor routes (§4) are not in this branch")
+    create_user("bob@hbtn.io", "H0lberton!")
+    with api_server(workdir, AUTH_TYPE="session_auth",
+                    SECRET_KEY="k" * 32) as server:
+        origin = server.url.replace("127.0.0.1", "localhost")
+        browser.get(origin + "/account")
+        add_authenticator(browser)
+        visible(browser, "login-view")
+        browser.find_element(By.ID, "login-email").send_keys("bob@hbtn.io")
+        browser.find_element(By.ID, "login-password").send_keys(
+            "H0lberton!")
+        browser.find_element(By.ID, "login-submit").click()
+        visible(browser, "account-view")
+
+        visible(browser, "totp-start").click()
+        secret = visible(browser, "totp-secret").text
+        browser.find_element(By.ID, "totp-code").send_keys(
+            pyotp.TOTP(secret).now())
+        browser.find_element(
+            By.CSS_SELECTOR, "#totp-confirm-form button").click()
+        codes = visible(browser, "codes-list")
+        assert len(codes.find_elements(By.TAG_NAME, "li")) == 10
+        browser.find_element(By.ID, "codes-done").click()
+
+        browser.find_element(By.ID, "passkey-name").send_keys("Phone")
+        browser.find_element(By.ID, "passkey-add").click()
+        notice_says(browser, "Your passkey “Phone” was added.")
+        browser.find_element(By.ID, "logout").click()
+        visible(browser, "login-view")
+
+        browser.find_element(By.ID, "login-email").send_keys("bob@hbtn.io")
+        browser.find_element(By.ID, "login-password").send_keys(
+            "H0lberton!")
+        browser.find_element(By.ID, "login-submit").click()
+        visible(browser, "mfa-view").find_element(
+            By.ID, "mfa-passkey").click()
+        visible(browser, "account-view")
+        sessions = fetch_json(browser, "/api/v1/auth_session/sessions")
+        assert [s["amr"] for s in sessions if s["current"]] == [
+            ["pwd", "hwk"]]
+        assert console_errors(browser) == []
