@@ -216,6 +216,9 @@ def test_a_passkey_answers_the_second_step_of_a_totp_user(workdir, browser):
 
         visible(browser, "totp-start").click()
         secret = visible(browser, "totp-secret").text
+        WebDriverWait(browser, WAIT_SECONDS).until(lambda b: b.execute_script(
+            "const i = document.getElementById('totp-qr');"
+            "return i.complete && i.naturalWidth > 100;"))
         browser.find_element(By.ID, "totp-code").send_keys(
             pyotp.TOTP(secret).now())
         browser.find_element(
