@@ -369,3 +369,21 @@ def test_second_step_method_and_remove_passkeys(app):
     assert service.remove_passkeys(owner) == 2
     assert bob.get(BASE).get_json() == []
     assert service.remove_passkeys(owner) == 0
+
+
+def test_import_json_carries_passkeys_into_the_database(make_app, workdir):
+    from models import base
+    from models.sql_store import SqlRecordStore
+    app = make_app("session_auth")
+    key, created = register(signed_in(app))
+    assert created.status_code == 201
+    url = "sqlite:///" + str(workdir / "moved.db")
+    base.set_store(SqlRecordStore(url))
+    try:
+        moved = make_app("session_auth", database_url=url)
+        result = moved.test_cli_runner().invoke(args=["import-json"])
+        assert result.exit_code == 0, result.output
+        assert passkey_login(moved.test_client(), key).status_code == 200
+    finally:
+        from models.store import JsonFileStore
+        base.set_store(JsonFileStore())
