@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from api.v1.auth import events as events_module
 from api.v1.auth.events import EVENTS, STORED_TYPES, log_event
 from models.auth_event import AuthEvent
 from tests.conftest import REPO, create_user, login
@@ -196,18 +195,30 @@ def test_cli_events(make_app, workdir):
 
 
 def test_event_from_one_host_seen_on_another(make_app, postgres_url):
-    """Two apps on one database: an event written by one is listed by
-    the other (each has its own process state: the same store only)."""
-    first = make_app("session_db_auth", database_url=postgres_url)
-    user = create_user()
-    with first.test_request_context():
-        log_event("passkey_added", user=user.id)
+    """Two apps on one database, each with its own store object (its
+    own connections, as another host has): an event written by one is
+    listed by the other."""
     from models import base
-    from models.sql_store import SqlRecordStore
-    base.set_store(SqlRecordStore(postgres_url))
-    second = make_app("session_db_auth", database_url=postgres_url)
-    client = second.test_client()
-    assert login(client).status_code == 200
-    assert [e["type"] for e in events_of(client)[1]] == [
-        "login_succeeded", "passkey_added"]
-    assert events_module.EVENTS["passkey_added"].stored == "passkey_added"
+    from models.sql_store import (SqlRecordStore, auth_events,
+                                  user_sessions, users)
+    first = make_app("session_db_auth", database_url=postgres_url)
+    user = create_user("two-hosts@hbtn.io")
+    try:
+        with first.test_request_context():
+            log_event("passkey_added", user=user.id)
+        other_host = SqlRecordStore(postgres_url)
+        base.set_store(other_host)
+        second = make_app("session_db_auth", database_url=postgres_url)
+        client = second.test_client()
+        assert login(client, "two-hosts@hbtn.io").status_code == 200
+        assert [e["type"] for e in events_of(client)[1]] == [
+            "login_succeeded", "passkey_added"]
+    finally:
+        # The shared test database outlives this test: leave no user.
+        with base.get_store().engine.begin() as connection:
+            for table in (users, user_sessions):
+                connection.execute(table.delete().where(
+                    table.c.id == user.id if table is users
+                    else table.c.user_id == user.id))
+            connection.execute(auth_events.delete().where(
+                auth_events.c.user_id == user.id))

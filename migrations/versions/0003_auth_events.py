@@ -6,13 +6,13 @@ One row per event, read newest first per user: the index on
 amortised purge after `AUTH_EVENTS_DAYS`.
 
 Revision ID: 0003_auth_events
-Revises: 0002
+Revises: 0005_passkeys
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_auth_events"
-down_revision = "0002"
+down_revision = "0005_passkeys"
 branch_labels = None
 depends_on = None
 

@@ -50,14 +50,13 @@ class EventKind:
     `stored` is the §6.4 type kept in the user's history (None: none);
     `login` maps the event's fields to an `auth_logins_total` result
     (None: not a login outcome); `ended` maps them to an
-    `auth_sessions_ended_total` reason; `created` is True when the event
-    starts a session.
+    `auth_sessions_ended_total` reason. (`auth_sessions_created_total`
+    is counted where sessions start, `api.v1.auth.login`.)
     """
 
     stored: Optional[str] = None
     login: Optional[Callable[[Fields], Optional[str]]] = None
     ended: Optional[Callable[[Fields], Optional[str]]] = None
-    created: bool = False
 
 
 def _fixed(value: str) -> Callable[[Fields], Optional[str]]:
@@ -68,7 +67,8 @@ def _fixed(value: str) -> Callable[[Fields], Optional[str]]:
 def _failure(fields: Fields) -> Optional[str]:
     """Return the login result of a failed password check.
 
-    `reason` says `unknown_email` or `wrong_password`; a failed check
+    `reason` says `unknown_email` or `wrong_password`; any other refused
+    credential (a passkey) counts as `wrong_password`. A failed check
     elsewhere (a Basic credential, `via=basic`) is not a login.
     """
     if fields.get("via", "login") != "login":
@@ -91,8 +91,7 @@ def _revoked(fields: Fields) -> Optional[str]:
 
 
 EVENTS: Dict[str, EventKind] = {
-    "login_succeeded": EventKind("login_succeeded", _fixed("success"),
-                                 created=True),
+    "login_succeeded": EventKind("login_succeeded", _fixed("success")),
     "login_failed": EventKind("login_failed", _failure),
     "second_factor_required": EventKind(
         None, _fixed("second_factor_required")),
@@ -162,8 +161,6 @@ def _count(kind: EventKind, fields: Fields) -> None:
         result = kind.login(fields)
         if result is not None:
             metrics.LOGINS.labels(result=result).inc()
-    if kind.created:
-        metrics.SESSIONS_CREATED.inc()
     if kind.ended is not None:
         reason = kind.ended(fields)
         count = fields.get("count", 1)
