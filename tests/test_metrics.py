@@ -172,3 +172,27 @@ def test_disabled_metrics_count_no_requests(make_app):
     client.get("/api/v1/status")
     assert delta.of("http_requests_total", method="GET",
                     route="/api/v1/status", status="200") == 0
+
+
+def test_event_table_drives_the_login_results(make_app):
+    """Second-step names (issue 15) and Basic attempts, through log_event.
+    """
+    from api.v1.auth.events import log_event
+    app = make_app("session_auth", metrics_enabled=True)
+    user = create_user()
+    keys = [key(LOGINS, result=r) for r in (
+        "second_factor_required", "second_factor_failed", "limited",
+        "wrong_password")] + [key("auth_limited_total", limit="per_address")]
+    delta = Delta(*keys)
+    with app.test_request_context():
+        log_event("second_factor_required", user=user.id)
+        log_event("login_failed", reason="wrong_code", user=user.id)
+        log_event("login_failed", reason="passkey", user=user.id)
+        log_event("limited", limit="per_address", user=user.id, via="mfa")
+        log_event("limited", limit="per_address", user=user.id,
+                  via="basic")
+    assert delta.of(LOGINS, result="second_factor_required") == 1
+    assert delta.of(LOGINS, result="second_factor_failed") == 1
+    assert delta.of(LOGINS, result="wrong_password") == 1
+    assert delta.of(LOGINS, result="limited") == 1
+    assert delta.of("auth_limited_total", limit="per_address") == 2

@@ -64,22 +64,31 @@ def _fixed(value: str) -> Callable[[Fields], Optional[str]]:
     return lambda fields: value
 
 
-def _failure(fields: Fields) -> Optional[str]:
-    """Return the login result of a failed password check.
+FAILURE_RESULTS = {"unknown_email": "unknown_email",
+                   "wrong_password": "wrong_password",
+                   "wrong_code": "second_factor_failed"}
+"""The login result of a failed login's `reason`; any other refused
+credential (a passkey) counts as `wrong_password`."""
+LOGIN_STEPS = ("login", "mfa")
+"""The `via` of the limits' attempts that are logins: the password step
+and the second step (§4.3)."""
 
-    `reason` says `unknown_email` or `wrong_password`; any other refused
-    credential (a passkey) counts as `wrong_password`. A failed check
-    elsewhere (a Basic credential, `via=basic`) is not a login.
+
+def _failure(fields: Fields) -> Optional[str]:
+    """Return the login result of a failed login, from its `reason`.
+
+    A failed check elsewhere (a Basic credential, `via=basic`) is not a
+    login.
     """
-    if fields.get("via", "login") != "login":
+    if fields.get("via", "login") not in LOGIN_STEPS:
         return None
-    reason = fields.get("reason")
-    return reason if reason in LOGIN_RESULTS else "wrong_password"
+    return FAILURE_RESULTS.get(str(fields.get("reason")), "wrong_password")
 
 
 def _limited(fields: Fields) -> Optional[str]:
     """Return `limited` for a login refused by a limit, else None."""
-    return "limited" if fields.get("via", "login") == "login" else None
+    return "limited" if fields.get("via", "login") in LOGIN_STEPS \
+        else None
 
 
 def _revoked(fields: Fields) -> Optional[str]:
@@ -97,6 +106,10 @@ EVENTS: Dict[str, EventKind] = {
         None, _fixed("second_factor_required")),
     "second_factor_failed": EventKind(
         "login_failed", _fixed("second_factor_failed")),
+    "reauthenticated": EventKind(),
+    "reauthentication_failed": EventKind(),
+    "totp_confirm_failed": EventKind(),
+    "basic_refused": EventKind(),
     "logout": EventKind("logout", ended=_fixed("logout")),
     "password_changed": EventKind("password_changed"),
     "password_change_failed": EventKind(),
