@@ -7,16 +7,17 @@
 import importlib
 import logging
 import sys
-from typing import Callable, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from flask import Flask, Request, Response, abort, jsonify, request
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
 from api.v1.config import (AUTH_EXTENSION, FLOW_EXTENSION,
-                           LIMITER_EXTENSION, SETTINGS_EXTENSION, Settings,
-                           load_settings)
+                           LIMITER_EXTENSION, MAIL_EXTENSION,
+                           SETTINGS_EXTENSION, Settings, load_settings)
 from api.v1.json_provider import OrjsonProvider
+from api.v1.mail.transport import MailConfigError
 from models.store import (RecordConflictError, RecordMissingError,
                           StoreError, StoreUnavailableError)
 
@@ -160,6 +161,7 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     app.extensions[SETTINGS_EXTENSION] = settings
     app.extensions[LIMITER_EXTENSION] = limits
     app.extensions[FLOW_EXTENSION] = flows
+    public_paths = PUBLIC_PATHS + _add_mail(app, settings, auth)
     for status in ERROR_BODIES:
         app.register_error_handler(status, _error_handler(status))
     app.register_error_handler(StoreUnavailableError, _store_unavailable)
@@ -179,7 +181,7 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
             return jsonify(CROSS_SITE), 403
         if auth is None or req.method == "OPTIONS":
             return None
-        if not auth.require_auth(req.path, PUBLIC_PATHS):
+        if not auth.require_auth(req.path, public_paths):
             return None
         if auth.authorization_header(req) is None \
                 and auth.session_cookie(req) is None:
@@ -199,6 +201,30 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     return app
 
 
+def _add_mail(app: Flask, settings: Settings,
+              auth: Optional[object]) -> List[str]:
+    """Set up mail (account-security §7) when `MAIL_URL` is set.
+
+    Keeps a `Mailer` at `app.extensions[MAIL_EXTENSION]` (None with mail
+    off) and, under a session `AUTH_TYPE`, registers the recovery routes
+    and the recovery page. Returns the paths the guard must leave open
+    (none with mail off, so the teaching contract's surface is
+    unchanged). Raises `MailConfigError` for a malformed `MAIL_URL`.
+    """
+    from api.v1.auth.session_auth import SessionAuth
+    from api.v1.mail.outbox import Mailer
+    from api.v1.views.recover_page import PAGE_PATHS, recover_page
+    from api.v1.views.recovery import RECOVERY_PATHS, recovery_views
+
+    mailer = Mailer(app, settings) if settings.mail_url else None
+    app.extensions[MAIL_EXTENSION] = mailer
+    if mailer is None or not isinstance(auth, SessionAuth):
+        return []
+    app.register_blueprint(recovery_views)
+    app.register_blueprint(recover_page)
+    return RECOVERY_PATHS + PAGE_PATHS
+
+
 def _store_unavailable(error: StoreUnavailableError) -> Tuple[Response, int]:
     """Answer 503 when a store is down; the cause is logged, not sent."""
     logger.warning("503: %s", error)
@@ -207,7 +233,7 @@ def _store_unavailable(error: StoreUnavailableError) -> Tuple[Response, int]:
 
 try:
     app = create_app()
-except StoreError as exc:
+except (StoreError, MailConfigError) as exc:
     if __name__ != "__main__":
         raise
     sys.exit("error: {}".format(exc))
