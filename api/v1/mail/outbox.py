@@ -121,6 +121,21 @@ class Mailer:
         waiter.start()
         return done.wait(timeout)
 
+    def close(self, timeout: float = DRAIN_AT_EXIT_SECONDS) -> bool:
+        """Run what is queued (up to `timeout` s), then stop the thread.
+
+        Returns True when everything queued ran. A later `submit` starts
+        a new thread.
+        """
+        drained = self.drain(timeout)
+        with self._lock:
+            thread = self._thread
+            if thread is not None and thread.is_alive():
+                self._jobs.put((_STOP, {}))
+        if thread is not None:
+            thread.join(timeout)
+        return drained
+
     def _start(self) -> None:
         """Start the worker thread once (again after a fork)."""
         with self._lock:
@@ -137,6 +152,9 @@ class Mailer:
         """Run queued jobs forever; a failing job is logged and skipped."""
         while True:
             job, client = self._jobs.get()
+            if job is _STOP:
+                self._jobs.task_done()
+                return
             try:
                 self._run_one(job, client)
             except Exception as exc:  # noqa: BLE001 - the thread must live
@@ -154,6 +172,10 @@ class Mailer:
         with self.app.test_request_context(
                 "/", environ_base=environ, headers=headers):
             job()
+
+
+def _STOP() -> None:
+    """Stand for "stop the thread" in the queue; never run."""
 
 
 def client_of(request: Any) -> Dict[str, Any]:
