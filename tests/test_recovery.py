@@ -15,7 +15,6 @@ import time
 import pytest
 
 from api.v1.config import MAIL_EXTENSION
-from api.v1.mail.recovery import token_digest
 from conftest import create_user, login, session_id_of
 from mail_sink import SmtpSink, body_of, link_of
 from models.user import User
