@@ -241,11 +241,11 @@ def test_a_valid_token_is_not_counted(mail_app, sink):
 def test_missing_fields_are_400(mail_app, body, error):
     client = mail_app().test_client()
     response = client.post(CONFIRM, json=body)
-    assert (response.status_code, response.get_json()) == (400,
-                                                            {"error": error})
+    assert (response.status_code, response.get_json()) == (
+        400, {"error": error})
     response = client.post(CONFIRM, data=body)
-    assert (response.status_code, response.get_json()) == (400,
-                                                            {"error": error})
+    assert (response.status_code, response.get_json()) == (
+        400, {"error": error})
 
 
 def test_a_reset_ends_every_session_and_logs_nobody_in(mail_app, sink,

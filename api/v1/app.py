@@ -203,13 +203,14 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
 
 def _add_mail(app: Flask, settings: Settings,
               auth: Optional[object]) -> List[str]:
-    """Set up mail (account-security §7) when `MAIL_URL` is set.
+    """Set up mail (account-security §7); return the paths to leave open.
 
-    Keeps a `Mailer` at `app.extensions[MAIL_EXTENSION]` (None with mail
-    off) and, under a session `AUTH_TYPE`, registers the recovery routes
-    and the recovery page. Returns the paths the guard must leave open
-    (none with mail off, so the teaching contract's surface is
-    unchanged). Raises `MailConfigError` for a malformed `MAIL_URL`.
+    Keeps a `Mailer` at `app.extensions[MAIL_EXTENSION]` when `MAIL_URL`
+    is set (None with mail off) and registers the recovery routes and
+    the recovery page, which answer 404 unless mail is on under a
+    session `AUTH_TYPE`. Only then are their paths open (returned for
+    the guard): with mail off the teaching contract's surface is
+    unchanged. Raises `MailConfigError` for a malformed `MAIL_URL`.
     """
     from api.v1.auth.session_auth import SessionAuth
     from api.v1.mail.outbox import Mailer
@@ -218,10 +219,10 @@ def _add_mail(app: Flask, settings: Settings,
 
     mailer = Mailer(app, settings) if settings.mail_url else None
     app.extensions[MAIL_EXTENSION] = mailer
-    if mailer is None or not isinstance(auth, SessionAuth):
-        return []
     app.register_blueprint(recovery_views)
     app.register_blueprint(recover_page)
+    if mailer is None or not isinstance(auth, SessionAuth):
+        return []
     return RECOVERY_PATHS + PAGE_PATHS
 
 

@@ -8,12 +8,14 @@ password?", posting `POST /api/v1/auth_session/recovery`) or, with
 `.../recovery/confirm`). Its files are served under
 `/account/recover/static/`. Every answer carries `Referrer-Policy:
 no-referrer` and a strict Content-Security-Policy (no inline script or
-style, nothing from elsewhere). `create_app` registers this blueprint
-only with mail on.
+style, nothing from elsewhere). The page exists only when recovery
+does (mail on under a session `AUTH_TYPE`), else 404.
 """
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, send_from_directory
+
+from api.v1.views.recovery import require_recovery
 
 recover_page = Blueprint("recover_page", __name__)
 PAGE_FOLDER = Path(__file__).resolve().parent.parent / "mail" / "page"
@@ -40,6 +42,7 @@ def _harden(response: Response) -> Response:
                     strict_slashes=False)
 def recover() -> Response:
     """GET /account/recover: the recovery page (text/html, 200)."""
+    require_recovery()
     return _harden(send_from_directory(PAGE_FOLDER, "recover.html",
                                        max_age=0))
 
@@ -50,6 +53,7 @@ def recover_file(name: str) -> Response:
 
     404 for any name but `recover.css` and `recover.js`.
     """
+    require_recovery()
     if name not in PAGE_FILES:
         abort(404)
     return _harden(send_from_directory(PAGE_FOLDER, name, max_age=0))

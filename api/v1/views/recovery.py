@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Recovery routes: `POST /api/v1/auth_session/recovery[/confirm]`.
 
-account-security §7.2. They live on their own blueprint, which
-`create_app` registers only with mail on (`MAIL_URL`) and a session
-`AUTH_TYPE`: otherwise the paths are unknown, as the spec asks. Both
-routes are open (no session needed) and take a form or a JSON object.
+account-security §7.2. They exist only with mail on (`MAIL_URL`) under
+a session `AUTH_TYPE`: otherwise they answer 404 `{"error": "Not
+found"}` after the guard (401 without a cookie), as an unknown path
+would. Then both are open (no session needed) and take a form or a JSON
+object.
 `RECOVERY_LIMIT_PER_ADDRESS` (default `10 per hour`, IPv6 by /64) counts
 every request and every `token invalid` confirm of one client address;
 once it is spent both routes answer 429 with `Retry-After` before any
@@ -14,7 +15,8 @@ import math
 import time
 from typing import Any, Dict, Optional, Tuple
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import (Blueprint, Response, abort, current_app, jsonify,
+                   request)
 from limits import parse
 from limits.errors import StorageError
 from limits.strategies import FixedWindowRateLimiter
@@ -23,8 +25,9 @@ from werkzeug.exceptions import TooManyRequests
 from api.v1.auth.credentials import (PasswordCheckUnavailable,
                                      PasswordRefused, change_password)
 from api.v1.auth.events import log_event
-from api.v1.config import (FLOW_EXTENSION, LIMITER_EXTENSION,
-                           MAIL_EXTENSION, SETTINGS_EXTENSION)
+from api.v1.config import (AUTH_EXTENSION, FLOW_EXTENSION,
+                           LIMITER_EXTENSION, MAIL_EXTENSION,
+                           SETTINGS_EXTENSION)
 from api.v1.mail import recovery
 from api.v1.mail.outbox import client_of
 from api.v1.rate_limit import client_key
@@ -43,6 +46,22 @@ ON_ITS_WAY = {"message": "if that address has an account, a message is on "
                          "its way"}
 TOKEN_INVALID = {"error": "token invalid"}
 LIMIT_KEY = "recovery-address"
+
+
+def recovery_is_on() -> bool:
+    """Return True when the current app offers recovery.
+
+    That is mail on (`MAIL_URL`) under a session `AUTH_TYPE`.
+    """
+    from api.v1.auth.session_auth import SessionAuth
+    return current_app.extensions.get(MAIL_EXTENSION) is not None and \
+        isinstance(current_app.extensions.get(AUTH_EXTENSION), SessionAuth)
+
+
+def require_recovery() -> None:
+    """Answer 404 `{"error": "Not found"}` unless recovery is on."""
+    if not recovery_is_on():
+        abort(404)
 
 
 def _body() -> Optional[Dict[str, Any]]:
@@ -109,6 +128,7 @@ def request_recovery() -> Tuple[Response, int]:
     a JSON body that is not an object; 429 past
     `RECOVERY_LIMIT_PER_ADDRESS`, which counts every request.
     """
+    require_recovery()
     _AddressLimit().hit()
     body = _body()
     if body is None:
@@ -139,6 +159,7 @@ def confirm_recovery() -> Tuple[Response, int]:
     the token still valid; 503 `password check unavailable`; 429 once
     the address limit is spent, before any other check.
     """
+    require_recovery()
     limit = _AddressLimit()
     limit.refuse_if_spent()
     body = _body()
