@@ -25,7 +25,7 @@ PAGE_PATHS = ["/account/recover*"]
 """The page's open paths, for the guard."""
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; "
-    "connect-src 'self'; img-src 'self'; form-action 'self'; "
+    "connect-src 'self'; img-src 'self' data:; form-action 'self'; "
     "base-uri 'none'; frame-ancestors 'none'")
 
 

@@ -36,11 +36,19 @@
     return value;
   }
 
-  token = readToken();
-  if (token) {
-    document.getElementById("request-section").hidden = true;
-    document.getElementById("reset-section").hidden = false;
+  function showForm() {
+    var value = readToken();
+    if (value) {
+      token = value;
+      document.getElementById("request-section").hidden = true;
+      document.getElementById("reset-section").hidden = false;
+      document.getElementById("reset-form").reset();
+    }
   }
+
+  showForm();
+  // A link opened on this very page changes only the fragment.
+  window.addEventListener("hashchange", showForm);
 
   document.getElementById("request-form").addEventListener(
     "submit", function (event) {
