@@ -382,3 +382,37 @@ def test_send_test_mail_without_mail_is_a_config_error(make_app):
                                                 "me@example.org"])
     assert result.exit_code == 78
     assert "MAIL_URL" in result.output
+
+
+# --- the real CLI, in its own process ---------------------------------
+
+def _flask(cwd, args, env, stdin=None):
+    import subprocess
+    import sys
+    from conftest import server_env
+    environ = server_env(env)
+    return subprocess.run([sys.executable, "-m", "flask", "--app",
+                           "api.v1.app"] + args, cwd=cwd, env=environ,
+                          input=stdin, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_the_cli_sends_its_notice_before_it_exits(workdir):
+    """`set-password` queues the notice; the process waits for it."""
+    outbox_folder = workdir / "outbox"
+    create_user(*BOB)
+    env = {"MAIL_URL": "file://" + str(outbox_folder)}
+    result = _flask(workdir, ["set-password", BOB[0], "--password-stdin"],
+                    env, stdin="a new passphrase\n")
+    assert result.returncode == 0, result.stderr
+    [name] = os.listdir(outbox_folder)
+    message = message_from_bytes((outbox_folder / name).read_bytes(),
+                                 policy=policy.default)
+    assert message["Subject"] == "Your password was changed"
+    assert message["To"] == BOB[0]
+    result = _flask(workdir, ["send-test-mail", "me@example.org"], env)
+    assert result.returncode == 0, result.stderr
+    assert len(os.listdir(outbox_folder)) == 2
+    result = _flask(workdir, ["send-test-mail", "me@example.org"], {})
+    assert result.returncode == 78
+    assert "MAIL_URL" in result.stderr
