@@ -132,9 +132,10 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
 
     Registers the blueprint, CORS for `/api/v1/*`, the JSON error handlers,
     the cross-site check, the authentication guard, the limits on password
-    checks, mail (with `MAIL_URL`) and the `flask` commands. The auth instance (None without
-    auth) is `app.extensions[AUTH_EXTENSION]`. Raises `StoreError` when a
-    store file cannot be read.
+    checks, mail (with `MAIL_URL`) and the `flask` commands. The auth
+    instance (None without auth) is `app.extensions[AUTH_EXTENSION]`.
+    Raises `StoreError` when a store file cannot be read, and
+    `MailConfigError` for a malformed `MAIL_URL`.
     """
     # Imported here, not at the top: importing the views loads
     # .db_User.json, and a corrupt file must surface as a StoreError from
