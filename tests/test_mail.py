@@ -416,3 +416,30 @@ def test_the_cli_sends_its_notice_before_it_exits(workdir):
     result = _flask(workdir, ["send-test-mail", "me@example.org"], {})
     assert result.returncode == 78
     assert "MAIL_URL" in result.stderr
+
+
+def test_a_real_server_with_smtp_down_keeps_serving(workdir):
+    import requests
+    from conftest import api_server
+    create_user(*BOB)
+    closed = "smtp://127.0.0.1:{}".format(free_port())
+    with api_server(workdir, AUTH_TYPE="session_auth",
+                    MAIL_URL=closed) as server:
+        for _ in range(5):
+            started = time.monotonic()
+            response = requests.post(
+                server.url + "/api/v1/auth_session/recovery",
+                data={"email": BOB[0]}, timeout=5)
+            assert response.status_code == 202
+            assert time.monotonic() - started < 1
+        response = requests.post(server.url + "/api/v1/auth_session/login",
+                                 data={"email": BOB[0], "password": BOB[1]},
+                                 timeout=5)
+        assert response.status_code == 200
+        assert requests.get(server.url + "/api/v1/status",
+                            timeout=5).status_code == 200
+        deadline = time.monotonic() + 10
+        while "mail kind=recovery result=failed" not in server.output():
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.05)
+        assert "#token=" not in server.output()
