@@ -412,3 +412,20 @@ def test_the_raw_token_is_in_no_redis_key_or_value(mail_app, sink,
     assert confirm(client, token) == (200, {})
     assert not r.keys("sa:f:recovery:*")
     assert all(token not in r.getMessage() for r in caplog.records)
+
+
+def test_an_email_with_a_line_break_cannot_add_headers(mail_app, sink):
+    """A stored email holding CR LF (the contract accepts any email) is
+    never written into a header: that message is not sent at all."""
+    create_user("bob@hbtn.io\r\nBcc: eve@evil.example", BOB[1])
+    create_user("ann@hbtn.io", BOB[1])
+    app = mail_app()
+    client = app.test_client()
+    ask(client, "bob@hbtn.io\r\nBcc: eve@evil.example")
+    ask(client, "ann@hbtn.io")
+    [message] = sink.wait_for(1)
+    drained(app)
+    assert len(sink.messages) == 1
+    assert message["To"] == "ann@hbtn.io"
+    assert all("eve@evil.example" not in rcpts for _, rcpts in
+               sink.envelopes)
