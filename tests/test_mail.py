@@ -443,3 +443,9 @@ def test_a_real_server_with_smtp_down_keeps_serving(workdir):
             assert time.monotonic() < deadline, server.output()
             time.sleep(0.05)
         assert "#token=" not in server.output()
+
+
+def test_malformed_recovery_limit_stops_the_app(make_app):
+    with pytest.raises(MailConfigError, match="RECOVERY_LIMIT_PER_ADDRESS"):
+        make_app("session_auth", mail_url="file:///tmp/outbox",
+                 recovery_limit_per_address="ten an hour")

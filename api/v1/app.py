@@ -241,14 +241,18 @@ def _add_mail(app: Flask, settings: Settings,
     the recovery page, which answer 404 unless mail is on under a
     session `AUTH_TYPE`. Only then are their paths open (returned for
     the guard): with mail off the teaching contract's surface is
-    unchanged. Raises `MailConfigError` for a malformed `MAIL_URL`.
+    unchanged. Raises `MailConfigError` for a malformed `MAIL_URL` or
+    `RECOVERY_LIMIT_PER_ADDRESS`.
     """
     from api.v1.auth.session_auth import SessionAuth
     from api.v1.mail.outbox import Mailer
     from api.v1.views.recover_page import PAGE_PATHS, recover_page
-    from api.v1.views.recovery import RECOVERY_PATHS, recovery_views
+    from api.v1.views.recovery import (RECOVERY_PATHS, check_recovery_limit,
+                                       recovery_views)
 
     mailer = Mailer(app, settings) if settings.mail_url else None
+    if mailer is not None:
+        check_recovery_limit(settings.recovery_limit_per_address)
     app.extensions[MAIL_EXTENSION] = mailer
     app.register_blueprint(recovery_views)
     app.register_blueprint(recover_page)

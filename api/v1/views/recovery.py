@@ -30,6 +30,7 @@ from api.v1.config import (AUTH_EXTENSION, FLOW_EXTENSION,
                            SETTINGS_EXTENSION)
 from api.v1.mail import recovery
 from api.v1.mail.outbox import client_of
+from api.v1.mail.transport import MailConfigError
 from api.v1.rate_limit import client_key
 from api.v1.views.password import CHECK_UNAVAILABLE
 from api.v1.views.users import WRONG_FORMAT, json_object
@@ -46,6 +47,21 @@ ON_ITS_WAY = {"message": "if that address has an account, a message is on "
                          "its way"}
 TOKEN_INVALID = {"error": "token invalid"}
 LIMIT_KEY = "recovery-address"
+
+
+def check_recovery_limit(text: str) -> None:
+    """Raise `MailConfigError` unless `text` is a `limits` rate string.
+
+    `text` is `RECOVERY_LIMIT_PER_ADDRESS`, such as `10 per hour`; it is
+    checked at start-up so that a typo stops the server with one line
+    instead of failing every request.
+    """
+    try:
+        parse(text)
+    except ValueError as exc:
+        raise MailConfigError(
+            "RECOVERY_LIMIT_PER_ADDRESS {!r} is malformed ({}); write it as "
+            "'10 per hour'".format(text, exc))
 
 
 def recovery_is_on() -> bool:
