@@ -30,10 +30,13 @@ class SmtpSink:
     """An SMTP server that keeps what it is sent.
 
     With `credentials` (user, password) it offers AUTH (LOGIN, PLAIN)
-    without TLS and refuses mail from clients that did not log in.
+    and refuses mail from clients that did not log in. With `starttls`
+    (an `ssl.SSLContext`) it requires STARTTLS first; with `smtps` it
+    speaks TLS from the first byte.
     """
 
-    def __init__(self, credentials: Optional[tuple] = None) -> None:
+    def __init__(self, credentials: Optional[tuple] = None,
+                 starttls=None, smtps=None) -> None:
         self.port = free_port()
         self.messages: List[EmailMessage] = []
         self.envelopes: List[tuple] = []
@@ -41,7 +44,12 @@ class SmtpSink:
         options = {}
         if credentials is not None:
             options.update(authenticator=self._authenticator(credentials),
-                           auth_required=True, auth_require_tls=False)
+                           auth_required=True,
+                           auth_require_tls=starttls is not None)
+        if starttls is not None:
+            options.update(tls_context=starttls, require_starttls=True)
+        if smtps is not None:
+            options.update(ssl_context=smtps)
         self.controller = Controller(self, hostname="127.0.0.1",
                                      port=self.port, **options)
 

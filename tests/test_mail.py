@@ -449,3 +449,53 @@ def test_malformed_recovery_limit_stops_the_app(make_app):
     with pytest.raises(MailConfigError, match="RECOVERY_LIMIT_PER_ADDRESS"):
         make_app("session_auth", mail_url="file:///tmp/outbox",
                  recovery_limit_per_address="ten an hour")
+
+
+# --- TLS: STARTTLS and SMTPS with credentials, certificates verified ---
+
+@pytest.fixture
+def certificate(tmp_path, monkeypatch):
+    """A self-signed certificate of 127.0.0.1 that the client trusts.
+
+    Made with the `openssl` command; the client's default context reads
+    `SSL_CERT_FILE`, so the transport's verification stays on.
+    """
+    import shutil
+    import ssl
+    import subprocess
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
+                    "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    return context
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+@pytest.mark.parametrize("scheme", ["smtp+starttls", "smtps"])
+def test_tls_transports_with_credentials(certificate, scheme, monkeypatch):
+    options = ({"starttls": certificate} if scheme == "smtp+starttls"
+               else {"smtps": certificate})
+    server = SmtpSink(credentials=("mailer", "s3cret"), **options).start()
+    try:
+        url = "{}://mailer:s3cret@127.0.0.1:{}".format(scheme, server.port)
+        deliver(parse_mail_url(url),
+                build_message("a@localhost", "bob@hbtn.io", "Over TLS",
+                              "Hello\n"))
+        [message] = server.wait_for(1)
+        assert message["Subject"] == "Over TLS"
+        # An untrusted certificate is refused: verification is on.
+        monkeypatch.delenv("SSL_CERT_FILE")
+        import ssl
+        with pytest.raises(ssl.SSLCertVerificationError):
+            deliver(parse_mail_url(url),
+                    build_message("a@localhost", "bob@hbtn.io", "x", "y\n"))
+        assert len(server.messages) == 1
+    finally:
+        server.stop()
