@@ -7,6 +7,7 @@ passes its own connection in `config.attributes["connection"]`). The
 with `DATABASE_URL` set) connects here instead.
 """
 from alembic import context
+from alembic.util import CommandError
 from sqlalchemy import create_engine
 
 from models.settings import load_settings
@@ -23,8 +24,9 @@ def run_on(connection: object) -> None:
 def run_online() -> None:
     """Connect (or use the given connection) and run the migrations.
 
-    Raises `RuntimeError` when neither a connection nor `DATABASE_URL` is
-    given.
+    Raises alembic's `CommandError` when neither a connection nor
+    `DATABASE_URL` is given: the `alembic` command prints its one line
+    (`FAILED: ...`) instead of a traceback.
     """
     connection = context.config.attributes.get("connection")
     if connection is not None:
@@ -32,7 +34,10 @@ def run_online() -> None:
         return
     database_url = load_settings().database_url
     if not database_url:
-        raise RuntimeError("set DATABASE_URL to the database to migrate")
+        raise CommandError(
+            "DATABASE_URL is not set: set it to the database to migrate, "
+            "for example DATABASE_URL=postgresql://user@host:5432/db "
+            "alembic upgrade head")
     engine = create_engine(engine_url(database_url))
     try:
         with engine.begin() as own:

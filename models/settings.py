@@ -212,6 +212,8 @@ class Settings:
     metrics_enabled: bool = env("METRICS_ENABLED", False, parse_bool)
     metrics_token: Optional[str] = env("METRICS_TOKEN", None, _url,
                                        secret=True)
+    prometheus_multiproc_dir: Optional[str] = env(
+        "PROMETHEUS_MULTIPROC_DIR", None, _url)
     log_format: str = env("LOG_FORMAT", "text", _choice(("text", "json")))
     auth_events_days: int = env("AUTH_EVENTS_DAYS", 90,
                                 _positive_or_default)

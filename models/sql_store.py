@@ -88,6 +88,19 @@ flow_state = Table(
     Column("extra", Text),
 )
 
+auth_events = Table(
+    "auth_events", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(255), nullable=False, unique=True),
+    Column("user_id", Text),
+    Column("type", Text),
+    Column("ip", Text),
+    Column("user_agent", Text),
+    Column("created_at", DateTime),
+    Column("updated_at", DateTime),
+    Column("extra", Text),
+)
+
 # A WebAuthn signature counter is an unsigned 32-bit number: BigInteger.
 passkeys = Table(
     "passkeys", metadata,
@@ -135,6 +148,11 @@ KINDS = {
     "FlowState": _Mapping(flow_state, {
         "id": "id", "kind": "kind", "user_id": "user_id", "value": "value",
         "expires_at": "expires_at", "created_at": "created_at",
+        "updated_at": "updated_at",
+    }),
+    "AuthEvent": _Mapping(auth_events, {
+        "id": "id", "user_id": "user_id", "type": "type", "ip": "ip",
+        "user_agent": "user_agent", "created_at": "created_at",
         "updated_at": "updated_at",
     }),
     "Passkey": _Mapping(passkeys, {

@@ -203,11 +203,17 @@ def _register_error_handlers(app: Flask) -> None:
 
 def _register_hooks(app: Flask, settings: Settings, auth: Optional[object],
                     public_paths: List[str]) -> None:
-    """Add the request guard and the `Cache-Control` answer header.
+    """Add the request id, the metrics, the guard and `Cache-Control`.
 
-    The guard leaves `public_paths` open (the contract's excluded paths,
-    the API's description and, with mail on, recovery).
+    The request id and the metrics come first, so that answers the guard
+    gives carry an id and are counted too. The guard leaves
+    `public_paths` open (the contract's excluded paths, the API's
+    description and, with mail on, recovery).
     """
+    from api.v1 import logs, metrics
+
+    logs.install(app, settings)
+    metrics.install(app, settings)
 
     @app.before_request
     def guard() -> Optional[Tuple[Response, int]]:
@@ -218,6 +224,9 @@ def _register_hooks(app: Flask, settings: Settings, auth: Optional[object],
         that flask-cors can answer them.
         """
         req = request._get_current_object()
+        if req.path == metrics.METRICS_PATH:
+            # Outside the API's guard (§6.2): its own token protects it.
+            return None
         if req.method in UNSAFE_METHODS and is_cross_site(settings, req):
             return jsonify(CROSS_SITE), 403
         if auth is None or req.method == "OPTIONS":
@@ -284,7 +293,8 @@ auth = app.extensions[AUTH_EXTENSION]
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(message)s")
+    from api.v1.logs import configure_logging
+
     settings = app.extensions[SETTINGS_EXTENSION]
+    configure_logging(settings)
     app.run(host=settings.api_host, port=settings.api_port)

@@ -11,6 +11,7 @@ from typing import Any, List, Optional
 
 from flask import Response, jsonify, request
 
+from api.v1 import metrics
 from api.v1.auth.devices import renew_device_cookie
 from api.v1.auth.events import log_event
 from api.v1.mail.notices import notify
@@ -40,6 +41,7 @@ def start_session(auth: Any, user: User, amr: List[str],
         user.id, epoch=user.auth_epoch if epoch is None else epoch,
         amr=list(amr), ip=request.remote_addr,
         user_agent=request.headers.get("User-Agent"))
+    metrics.SESSIONS_CREATED.inc()
     auth.end_oldest_sessions(user.id)
     response = jsonify(user.to_json() if body is None else body)
     auth.set_session_cookie(response, session_id)

@@ -213,14 +213,18 @@ class SessionAuth(Auth):
             item[1].created_at or now, item[0]))
 
     def revoke_user_sessions(self, user_id: str,
-                             keep: Optional[str] = None) -> int:
+                             keep: Optional[str] = None,
+                             reason: str = "revoked") -> int:
         """End every session of `user_id` but the one whose handle is `keep`.
 
-        Returns how many were ended.
+        `reason` is `revoked` (asked for) or `credentials_changed` (a
+        new password or a moved epoch), for the metrics (§6.2). Returns
+        how many were ended.
         """
         count = self.store.delete_user_sessions(user_id, keep)
         if count:
-            log_event("sessions_revoked", user=user_id, count=count)
+            log_event("sessions_revoked", user=user_id, count=count,
+                      reason=reason)
         return count
 
     def end_oldest_sessions(self, user_id: str) -> int:
@@ -266,7 +270,7 @@ class SessionAuth(Auth):
 
     def _on_credentials_changed(self, user: User) -> None:
         """End the sessions of `user` after its credentials changed."""
-        self.revoke_user_sessions(user.id)
+        self.revoke_user_sessions(user.id, reason="credentials_changed")
 
     def cookie_max_age(self) -> Optional[int]:
         """Return the cookie's Max-Age in seconds: None (a browser session)."""
