@@ -88,6 +88,20 @@ flow_state = Table(
     Column("extra", Text),
 )
 
+authenticators = Table(
+    "authenticators", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(255), nullable=False, unique=True),
+    Column("user_id", Text),
+    Column("kind", Text),
+    Column("secret", Text),
+    Column("confirmed", Boolean),
+    Column("last_step", Integer),
+    Column("created_at", DateTime),
+    Column("updated_at", DateTime),
+    Column("extra", Text),
+)
+
 
 @dataclass(frozen=True)
 class _Mapping:
@@ -119,6 +133,12 @@ KINDS = {
     "FlowState": _Mapping(flow_state, {
         "id": "id", "kind": "kind", "user_id": "user_id", "value": "value",
         "expires_at": "expires_at", "created_at": "created_at",
+        "updated_at": "updated_at",
+    }),
+    "Authenticator": _Mapping(authenticators, {
+        "id": "id", "user_id": "user_id", "kind": "kind",
+        "_secret": "secret", "_confirmed": "confirmed",
+        "_last_step": "last_step", "created_at": "created_at",
         "updated_at": "updated_at",
     }),
 }

@@ -1,0 +1,44 @@
+#!/usr/bin/env python3
+"""The second-factor command: `disable-mfa EMAIL` (account-security §4.5).
+
+For account recovery by an administrator: a user who lost both the
+authenticator app and the recovery codes.
+"""
+from typing import Any, Callable, List
+
+import click
+from flask.cli import AppGroup
+
+from api.v1.auth.events import log_event
+from api.v1.auth.mfa import PASSKEY, remove_second_factors
+from api.v1.cli.common import one_user
+from api.v1.cli.sessions import _delete_stored_sessions
+from models.authenticator import RECOVERY, TOTP
+from models.settings import Settings
+
+DISABLE_HOOKS: List[Callable[[str], int]] = []
+"""Extra removers of second factors kept outside `Authenticator` records:
+each takes a user id and returns how many factors it removed."""
+
+
+def register(cli: AppGroup, auth: Any, settings: Settings) -> None:
+    """Add `disable-mfa` to `cli`."""
+
+    @cli.command("disable-mfa")
+    @click.argument("email")
+    def disable_mfa(email: str) -> None:
+        """Remove every second factor of EMAIL and end its sessions.
+
+        TOTP, recovery codes and passkeys go; every session of the user
+        ends on every process and host (credential epoch, and the shared
+        session stores are emptied of them). Exit 0, or 3 when no user
+        has EMAIL.
+        """
+        user = one_user(email)
+        removed = remove_second_factors(user.id, (TOTP, RECOVERY, PASSKEY))
+        removed += sum(hook(user.id) for hook in DISABLE_HOOKS)
+        user.revoke_sessions()
+        _delete_stored_sessions(auth, settings, user.id)
+        log_event("totp_disabled", user=user.id, via="admin")
+        click.echo("second factors of {} removed ({} records); every "
+                   "session ended".format(user.id, removed))
