@@ -29,9 +29,11 @@ AUTH_CLASSES = {
 }
 EXCLUDED_PATHS = ['/api/v1/status/', '/api/v1/unauthorized/',
                   '/api/v1/forbidden/', '/api/v1/auth_session/login/']
-PUBLIC_PATHS = EXCLUDED_PATHS + ['/api/v1/openapi.json/', '/api/v1/docs*',
-                                  '/api/v1/auth_session/login/mfa/']
-"""The contract's excluded paths, plus the API's own description."""
+PUBLIC_PATHS = EXCLUDED_PATHS + [
+    '/api/v1/openapi.json/', '/api/v1/docs*',
+    '/api/v1/auth_session/login/mfa/']
+"""The contract's excluded paths, the API's own description and the
+second login step (account-security §4.3)."""
 UNSAFE_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 ERROR_BODIES = {
     400: {"error": "Bad request"},
