@@ -115,8 +115,8 @@ def test_the_otpauth_uri_and_a_pending_secret_replaced(make_app,
             first["secret"]))
     second = client.post(TOTP).get_json()["secret"]
     assert second != first["secret"]
-    stale = client.post(CONFIRM, json={"code": code_at(first["secret"],
-                                                        frozen_clock)})
+    stale_code = code_at(first["secret"], frozen_clock)
+    stale = client.post(CONFIRM, json={"code": stale_code})
     assert (stale.status_code, stale.get_json()) == (
         403, {"error": "wrong code"})
     assert client.get(STATUS).get_json()["totp"] is False
