@@ -148,7 +148,10 @@ def test_enrolment_errors(make_app, frozen_clock):
         assert (answer.status_code, answer.get_json()) == (
             409, {"error": "totp not enabled"})
     client.post(TOTP)
-    assert client.post(CONFIRM, json={"code": 7}).status_code == 403
+    for odd in (7, "\u00f6>t", "١٢٣٤٥٦", ["123456"]):
+        answer = client.post(CONFIRM, json={"code": odd})
+        assert (answer.status_code, answer.get_json()) == (
+            403, {"error": "wrong code"})
     assert client.post(CONFIRM, json={"code": "x" * 5000}).status_code \
         == 403
     assert app.test_client().get(STATUS).status_code == 401
@@ -245,9 +248,9 @@ def test_second_step_errors_and_five_wrong_codes(make_app, frozen_clock):
         400, {"error": "Wrong format"})
     right = code_at(secret, frozen_clock)
     wrong = "000000" if right != "000000" else "111111"
-    for _ in range(5):
-        answer = client.post(STEP2, data={"mfa_token": token,
-                                          "code": wrong})
+    for odd in ("\u00f6>t", "١٢٣٤٥٦", 7, "x" * 100, wrong):
+        answer = client.post(STEP2, json={"mfa_token": token,
+                                          "code": odd})
         assert (answer.status_code, answer.get_json()) == (
             401, {"error": "wrong code"})
     answer = client.post(STEP2, data={"mfa_token": token, "code": right})

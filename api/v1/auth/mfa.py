@@ -124,8 +124,11 @@ def matching_step(secret: str, code: str,
 
     Steps now-1, now and now+1 are tried (constant-time comparisons);
     with `after`, only steps later than it count, so a code of a step
-    already used (or older) is refused: a replay.
+    already used (or older) is refused: a replay. Anything but six ASCII
+    digits matches nothing (and is never compared).
     """
+    if not isinstance(code, str) or not _TOTP_CODE.fullmatch(code):
+        return None
     now = time_step()
     found = None
     for step in range(now - TOTP_DRIFT_STEPS, now + TOTP_DRIFT_STEPS + 1):
