@@ -22,6 +22,12 @@ def register(cli: AppGroup, auth: Any, settings: Settings) -> None:
     They are `db-upgrade`, `import-json`, `export-json` and
     `upgrade-legacy-hashes`.
     """
+    _add_maintenance(cli)
+    _add_transfers(cli)
+
+
+def _add_maintenance(cli: AppGroup) -> None:
+    """Add `upgrade-legacy-hashes` and `db-upgrade`."""
 
     @cli.command("upgrade-legacy-hashes")
     def upgrade_legacy_hashes() -> None:
@@ -49,6 +55,10 @@ def register(cli: AppGroup, auth: Any, settings: Settings) -> None:
         current, head = schema_revision(store)
         click.echo("database at revision {} (newest {})".format(
             current, head))
+
+
+def _add_transfers(cli: AppGroup) -> None:
+    """Add `import-json` and `export-json` (JSON files and DATABASE_URL)."""
 
     @cli.command("import-json")
     def import_json() -> None:
