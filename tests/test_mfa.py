@@ -444,3 +444,23 @@ def test_secrets_never_appear_in_answers_logs_or_stores(
     for blob in texts:
         for value in [secret, secret.lower(), token] + codes + normal:
             assert value not in blob
+
+
+def test_import_json_carries_the_factors_into_the_database(
+        make_app, frozen_clock, postgres_url):
+    app, _, secret, codes = enrolled_app(make_app, frozen_clock)
+    from models.sql_store import (SqlRecordStore, authenticators,
+                                  flow_state, user_sessions, users)
+    database_app = make_app("session_auth", secret_key=KEY,
+                            database_url=postgres_url)
+    try:
+        result = database_app.test_cli_runner().invoke(args=["import-json"])
+        assert result.exit_code == 0, result.output
+        assert "Authenticator: 11 read, 11 added" in result.output
+        client, token = password_step(database_app)
+        assert client.post(STEP2, data={"mfa_token": token,
+                                        "code": codes[3]}).status_code == 200
+    finally:
+        with SqlRecordStore(postgres_url).engine.begin() as connection:
+            for table in (users, user_sessions, authenticators, flow_state):
+                connection.execute(table.delete())
