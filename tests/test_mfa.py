@@ -464,3 +464,13 @@ def test_import_json_carries_the_factors_into_the_database(
         with SqlRecordStore(postgres_url).engine.begin() as connection:
             for table in (users, user_sessions, authenticators, flow_state):
                 connection.execute(table.delete())
+
+
+def test_removing_a_user_removes_its_factors(make_app, database,
+                                             frozen_clock):
+    from models.authenticator import Authenticator
+    app, owner, _, _ = enrolled_app(make_app, frozen_clock)
+    user = User.search({"email": "bob@hbtn.io"})[0]
+    assert len(Authenticator.of_user(user.id)) == 11
+    assert owner.delete("/api/v1/users/" + user.id).status_code == 200
+    assert Authenticator.of_user(user.id) == []

@@ -46,7 +46,7 @@ from models.authenticator import RECOVERY, TOTP, Authenticator
 from models.base import format_timestamp
 from models.passwords import MAX_PASSWORD_LENGTH
 from models.settings import Settings
-from models.user import User
+from models.user import User, credentials_changed
 
 TOTP_DIGITS = 6
 TOTP_STEP_SECONDS = 30
@@ -235,6 +235,20 @@ def remove_second_factors(user_id: str,
     ids = [a.id for a in Authenticator.of_user(user_id)
            if a.kind in kinds]
     return Authenticator.remove_many(ids) if ids else 0
+
+
+def _forget_removed_user(user: User) -> None:
+    """Delete the second factors of `user` once it is no longer stored.
+
+    Connected to `credentials_changed`, which a removal sends (as do a
+    password change and a revocation, for which nothing happens here).
+    """
+    if isinstance(getattr(user, "id", None), str) \
+            and User.get(user.id) is None:
+        remove_second_factors(user.id, (TOTP, RECOVERY, PASSKEY))
+
+
+credentials_changed.connect(_forget_removed_user)
 
 
 def remove_totp(user: User) -> None:
