@@ -474,3 +474,28 @@ def test_removing_a_user_removes_its_factors(make_app, database,
     assert len(Authenticator.of_user(user.id)) == 11
     assert owner.delete("/api/v1/users/" + user.id).status_code == 200
     assert Authenticator.of_user(user.id) == []
+
+
+def test_one_recovery_code_in_parallel_logins_gives_one_200(
+        make_app, database, frozen_clock):
+    import threading
+    app, owner, _, codes = enrolled_app(
+        make_app, frozen_clock, login_limit_per_account="100/minute",
+        login_limit_per_address="100/minute")
+    for code in codes[:3]:
+        steps = [password_step(app) for _ in range(4)]
+        barrier = threading.Barrier(len(steps))
+        statuses = []
+
+        def finish(client, token):
+            barrier.wait()
+            statuses.append(client.post(STEP2, data={
+                "mfa_token": token, "code": code}).status_code)
+        threads = [threading.Thread(target=finish, args=step)
+                   for step in steps]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(statuses) == [200, 401, 401, 401]
+    assert owner.get(STATUS).get_json()["recovery_codes_left"] == 7
