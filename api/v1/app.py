@@ -29,11 +29,14 @@ AUTH_CLASSES = {
 }
 EXCLUDED_PATHS = ['/api/v1/status/', '/api/v1/unauthorized/',
                   '/api/v1/forbidden/', '/api/v1/auth_session/login/']
-PUBLIC_PATHS = EXCLUDED_PATHS + [
-    '/api/v1/openapi.json/', '/api/v1/docs*',
-    '/api/v1/auth_session/login/mfa/']
-"""The contract's excluded paths, the API's own description and the
-second login step (account-security §4.3)."""
+PUBLIC_PATHS = EXCLUDED_PATHS + ['/api/v1/openapi.json/', '/api/v1/docs*',
+                                 '/api/v1/auth_session/login/mfa/',
+                                 '/api/v1/auth_session/passkeys/login/',
+                                 '/api/v1/auth_session/passkeys/login/'
+                                 'options/', '/account*']
+"""The contract's excluded paths, the API's own description, the second
+login step (account-security §4.3), the passkey login steps (§5.2, open)
+and the account page, which signs in through the API."""
 UNSAFE_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 ERROR_BODIES = {
     400: {"error": "Bad request"},
@@ -142,6 +145,7 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     # .db_User.json, and a corrupt file must surface as a StoreError from
     # this call so that `python3 -m api.v1.app` can stop with one line.
     from api.v1.cli import register_commands
+    from api.v1.account import account_page
     from api.v1.views import app_views
 
     settings = settings if settings is not None else load_settings()
@@ -149,6 +153,7 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     app.json = OrjsonProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     app.register_blueprint(app_views)
+    app.register_blueprint(account_page)
     CORS(app, resources={r"/api/v1/*": {"origins": "*"}})
     auth = _attach_services(app, settings)
     _register_error_handlers(app)

@@ -8,13 +8,14 @@ working code. `last_step` is the RFC 6238 time step of the last accepted
 code (a replay is refused by a conditional update of it).
 
 Revision ID: 0004_authenticators
-Revises: 0002
+Revises: 0005_passkeys (both branched from 0002; chained after the
+passkeys so that a database already at 0005 gets this table too)
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_authenticators"
-down_revision = "0002"
+down_revision = "0005_passkeys"
 branch_labels = None
 depends_on = None
 

@@ -21,9 +21,10 @@ The ceremonies of account-security §4, called by the thin views of
   decorator) answers 401 `reauthentication required` when the session's
   `auth_time` is older than `REAUTH_SECONDS`; `reauthenticate` moves it.
 
-Extension points for other factors (passkeys, §5): add a verifier to
-`VERIFIERS` (a request field name mapped to a function that returns the
-RFC 8176 method or None) and a check to `SECOND_FACTOR_CHECKS`.
+Extension points for other factors: `VERIFIERS` maps a request field to
+a function that returns the RFC 8176 method or None (`code`: TOTP or
+recovery code; `credential`: a passkey, §5.2), and `SECOND_FACTOR_CHECKS`
+tells which users the password login asks for a second step.
 """
 import functools
 import hmac
@@ -229,13 +230,24 @@ def confirm_totp(user: User, code: Any, settings: Settings) -> List[str]:
 
 def remove_second_factors(user_id: str,
                           kinds: Tuple[str, ...] = (TOTP, RECOVERY)) -> int:
-    """Delete the factors of `kinds` of `user_id` in one write.
+    """Delete the factors of `kinds` of `user_id`; return how many.
 
-    Returns how many records were deleted.
+    TOTP and recovery codes go in one write; `passkey` among `kinds`
+    also removes the user's `Passkey` records.
     """
     ids = [a.id for a in Authenticator.of_user(user_id)
            if a.kind in kinds]
-    return Authenticator.remove_many(ids) if ids else 0
+    removed = Authenticator.remove_many(ids) if ids else 0
+    if PASSKEY in kinds:
+        from api.v1.auth.passkeys import remove_passkeys
+        removed += remove_passkeys(user_id)
+    return removed
+
+
+def passkey_count(user_id: str) -> int:
+    """Return how many passkeys `user_id` has registered."""
+    from models.passkey import Passkey
+    return len(Passkey.of_user(user_id))
 
 
 def _forget_removed_user(user: User) -> None:
@@ -359,7 +371,22 @@ def verify_code(user: User, value: Any, settings: Settings) -> Optional[str]:
     return "rc" if use_recovery_code(user, text, keys) else None
 
 
-VERIFIERS: Dict[str, Verifier] = {"code": verify_code}
+def verify_passkey(user: User, value: Any,
+                   settings: Settings) -> Optional[str]:
+    """Check a `credential` field: a passkey assertion of `user` (`hwk`).
+
+    `value` is the `AuthenticationResponseJSON` (a dict or its JSON text)
+    answering a challenge of `POST /auth_session/passkeys/login/options`
+    (account-security §5.2). Returns `hwk`, or None for a refused
+    assertion or a passkey of another user. The passkey module (and
+    py_webauthn) is imported at the first use.
+    """
+    from api.v1.auth.passkeys import second_step_method
+    return second_step_method(user, value, settings)
+
+
+VERIFIERS: Dict[str, Verifier] = {"code": verify_code,
+                                  "credential": verify_passkey}
 """Second-step fields (§4.3, §4.4) and their checks, tried in order; the
 first field present and non-empty in the request is the one checked."""
 

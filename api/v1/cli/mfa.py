@@ -4,7 +4,7 @@
 For account recovery by an administrator: a user who lost both the
 authenticator app and the recovery codes.
 """
-from typing import Any, Callable, List
+from typing import Any
 
 import click
 from flask.cli import AppGroup
@@ -15,10 +15,6 @@ from api.v1.cli.common import one_user
 from api.v1.cli.sessions import _delete_stored_sessions
 from models.authenticator import RECOVERY, TOTP
 from models.settings import Settings
-
-DISABLE_HOOKS: List[Callable[[str], int]] = []
-"""Extra removers of second factors kept outside `Authenticator` records:
-each takes a user id and returns how many factors it removed."""
 
 
 def register(cli: AppGroup, auth: Any, settings: Settings) -> None:
@@ -36,7 +32,6 @@ def register(cli: AppGroup, auth: Any, settings: Settings) -> None:
         """
         user = one_user(email)
         removed = remove_second_factors(user.id, (TOTP, RECOVERY, PASSKEY))
-        removed += sum(hook(user.id) for hook in DISABLE_HOOKS)
         user.revoke_sessions()
         _delete_stored_sessions(auth, settings, user.id)
         log_event("totp_disabled", user=user.id, via="admin")

@@ -14,7 +14,6 @@ from api.v1.auth import mfa
 from api.v1.views import active_settings, app_views
 from api.v1.views.session_auth import _session_auth
 from api.v1.views.users import WRONG_FORMAT, json_object
-from models.authenticator import Authenticator
 from models.user import User
 
 
@@ -102,14 +101,13 @@ def mfa_status() -> Tuple[str, int]:
     """GET /api/v1/auth_session/mfa: the caller's second factors.
 
     Returns 200 `{"totp": bool, "recovery_codes_left": int, "passkeys":
-    int}` (passkeys counted as `Authenticator` records of kind
-    `passkey`).
+    int}`.
     """
     user = _caller()
     return jsonify({
         "totp": mfa.totp_enabled(user.id),
         "recovery_codes_left": mfa.recovery_codes_left(user.id),
-        "passkeys": len(Authenticator.of_user(user.id, mfa.PASSKEY)),
+        "passkeys": mfa.passkey_count(user.id),
     }), 200
 
 
@@ -118,9 +116,9 @@ def mfa_status() -> Tuple[str, int]:
 def login_second_step() -> Tuple[str, int]:
     """POST /api/v1/auth_session/login/mfa: finish a two-step login.
 
-    Form or JSON fields `mfa_token` and `code` (a TOTP or recovery code;
-    other verifiers of `mfa.VERIFIERS`, such as a passkey `credential`,
-    fit the same way). Open (no session needed). Returns 200 with the
+    Form or JSON fields `mfa_token` and `code` (a TOTP or recovery code),
+    or `credential` instead of `code` (a passkey assertion; any verifier
+    of `mfa.VERIFIERS`). Open (no session needed). Returns 200 with the
     user and the session cookie; 400 `mfa_token missing` / `code
     missing`; 401 `mfa_token invalid` / `wrong code`; 429 past the
     limits.
