@@ -499,3 +499,22 @@ def test_one_recovery_code_in_parallel_logins_gives_one_200(
             thread.join()
         assert sorted(statuses) == [200, 401, 401, 401]
     assert owner.get(STATUS).get_json()["recovery_codes_left"] == 7
+
+
+def test_disable_mfa_also_removes_passkeys_and_status_counts_them(
+        make_app, frozen_clock):
+    from webauthn_soft import SoftAuthenticator
+    app, owner, _, _ = enrolled_app(make_app, frozen_clock)
+    key = SoftAuthenticator()
+    options = owner.post("/api/v1/auth_session/passkeys/register/options")
+    assert owner.post("/api/v1/auth_session/passkeys/register", json={
+        "credential": key.register(options.get_json())}).status_code == 201
+    assert owner.get(STATUS).get_json() == {
+        "totp": True, "recovery_codes_left": 10, "passkeys": 1}
+    result = app.test_cli_runner().invoke(args=["disable-mfa",
+                                                "bob@hbtn.io"])
+    assert result.exit_code == 0, result.output
+    client = app.test_client()
+    assert login(client).status_code == 200
+    assert client.get(STATUS).get_json() == {
+        "totp": False, "recovery_codes_left": 0, "passkeys": 0}
