@@ -518,3 +518,31 @@ def test_disable_mfa_also_removes_passkeys_and_status_counts_them(
     assert login(client).status_code == 200
     assert client.get(STATUS).get_json() == {
         "totp": False, "recovery_codes_left": 0, "passkeys": 0}
+
+
+def test_second_factor_changes_mail_a_notice(make_app, frozen_clock):
+    from api.v1.config import MAIL_EXTENSION
+    from mail_sink import SmtpSink, body_of
+    sink = SmtpSink().start()
+    try:
+        app, owner, secret, codes = enrolled_app(
+            make_app, frozen_clock, mail_url=sink.url,
+            notices=("second_factor_changed",))
+        assert owner.post(CODES).status_code == 200
+        assert owner.delete(TOTP).status_code == 200
+        assert app.test_cli_runner().invoke(
+            args=["disable-mfa", "bob@hbtn.io"]).exit_code == 0
+        messages = sink.wait_for(4)
+        assert {m["Subject"] for m in messages} == {
+            "Your sign-in methods were changed"}
+        texts = [body_of(m) for m in messages]
+        for line in ("TOTP was enabled.", "New recovery codes were made",
+                     "TOTP was disabled.", "An administrator removed"):
+            assert any(line in text for text in texts), line
+        for value in [secret] + codes:
+            assert not any(value in text for text in texts)
+    finally:
+        mailer = app.extensions[MAIL_EXTENSION]
+        if mailer is not None:
+            mailer.close(15)
+        sink.stop()

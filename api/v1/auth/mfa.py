@@ -42,6 +42,7 @@ from api.v1.auth.events import email_digest, log_event
 from api.v1.auth.factor_keys import FactorKeys
 from api.v1.auth.login import start_session
 from api.v1.config import AUTH_EXTENSION, FLOW_EXTENSION, SETTINGS_EXTENSION
+from api.v1.mail.notices import notify
 from models import clock
 from models.authenticator import RECOVERY, TOTP, Authenticator
 from models.base import format_timestamp
@@ -203,7 +204,7 @@ def confirm_totp(user: User, code: Any, settings: Settings) -> List[str]:
 
     Returns the new set of recovery codes (the old set is void). Answers
     409 `no totp pending`, 403 `wrong code`, 503 without `SECRET_KEY`.
-    Logs `totp_enabled`.
+    Logs `totp_enabled` and mails the `second_factor_changed` notice.
     """
     keys = require_keys(settings)
     record = totp_factor(user.id)
@@ -225,6 +226,7 @@ def confirm_totp(user: User, code: Any, settings: Settings) -> List[str]:
         fail(409, {"error": "no totp pending"})
     codes = renew_recovery_codes(user, keys, event=None)
     log_event("totp_enabled", user=user.id)
+    notify(user, "second_factor_changed", "TOTP was enabled.")
     return codes
 
 
@@ -268,12 +270,13 @@ def remove_totp(user: User) -> None:
     """Remove the TOTP factor and recovery codes of `user`.
 
     Answers 409 `totp not enabled` when TOTP is not on. Logs
-    `totp_disabled`.
+    `totp_disabled` and mails the `second_factor_changed` notice.
     """
     if not totp_enabled(user.id):
         fail(409, {"error": "totp not enabled"})
     remove_second_factors(user.id)
     log_event("totp_disabled", user=user.id, via="user")
+    notify(user, "second_factor_changed", "TOTP was disabled.")
 
 
 # Recovery codes --------------------------------------------------------
@@ -297,7 +300,8 @@ def renew_recovery_codes(user: User, keys: FactorKeys,
     """Store a new set of recovery codes of `user`; return them in clear.
 
     The old set is void in the same write. Only the digests are stored;
-    the codes are shown once. Logs `event` (None: nothing).
+    the codes are shown once. Logs `event` and mails the
+    `second_factor_changed` notice (None: neither, as within enrolment).
     """
     codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
     records = [Authenticator(
@@ -307,6 +311,8 @@ def renew_recovery_codes(user: User, keys: FactorKeys,
     Authenticator.replace_all(user.id, RECOVERY, records)
     if event is not None:
         log_event(event, user=user.id)
+        notify(user, "second_factor_changed",
+               "New recovery codes were made; the old ones are void.")
     return codes
 
 

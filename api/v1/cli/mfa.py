@@ -13,6 +13,7 @@ from api.v1.auth.events import log_event
 from api.v1.auth.mfa import PASSKEY, remove_second_factors
 from api.v1.cli.common import one_user
 from api.v1.cli.sessions import _delete_stored_sessions
+from api.v1.mail.notices import notify
 from models.authenticator import RECOVERY, TOTP
 from models.settings import Settings
 
@@ -27,7 +28,8 @@ def register(cli: AppGroup, auth: Any, settings: Settings) -> None:
 
         TOTP, recovery codes and passkeys go; every session of the user
         ends on every process and host (credential epoch, and the shared
-        session stores are emptied of them). Exit 0, or 3 when no user
+        session stores are emptied of them); with mail on, the user gets
+        the `second_factor_changed` notice. Exit 0, or 3 when no user
         has EMAIL.
         """
         user = one_user(email)
@@ -35,5 +37,7 @@ def register(cli: AppGroup, auth: Any, settings: Settings) -> None:
         user.revoke_sessions()
         _delete_stored_sessions(auth, settings, user.id)
         log_event("totp_disabled", user=user.id, via="admin")
+        notify(user, "second_factor_changed",
+               "An administrator removed every second factor.")
         click.echo("second factors of {} removed ({} records); every "
                    "session ended".format(user.id, removed))
