@@ -101,6 +101,20 @@ auth_events = Table(
     Column("extra", Text),
 )
 
+authenticators = Table(
+    "authenticators", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(255), nullable=False, unique=True),
+    Column("user_id", Text),
+    Column("kind", Text),
+    Column("secret", Text),
+    Column("confirmed", Boolean),
+    Column("last_step", Integer),
+    Column("created_at", DateTime),
+    Column("updated_at", DateTime),
+    Column("extra", Text),
+)
+
 # A WebAuthn signature counter is an unsigned 32-bit number: BigInteger.
 passkeys = Table(
     "passkeys", metadata,
@@ -153,6 +167,12 @@ KINDS = {
     "AuthEvent": _Mapping(auth_events, {
         "id": "id", "user_id": "user_id", "type": "type", "ip": "ip",
         "user_agent": "user_agent", "created_at": "created_at",
+        "updated_at": "updated_at",
+    }),
+    "Authenticator": _Mapping(authenticators, {
+        "id": "id", "user_id": "user_id", "kind": "kind",
+        "_secret": "secret", "_confirmed": "confirmed",
+        "_last_step": "last_step", "created_at": "created_at",
         "updated_at": "updated_at",
     }),
     "Passkey": _Mapping(passkeys, {

@@ -5,7 +5,7 @@ from typing import Dict, List, Optional
 
 from models import clock
 from models.base import Base
-from models.store import RecordMissingError
+from models.store import RecordConflictError, RecordMissingError
 
 PURGE_SWEEP = 64
 """How many stored sessions a new session's write examines for expiry."""
@@ -54,6 +54,22 @@ class UserSession(Base):
             type(self)._persist([self])
         except RecordMissingError:
             return False
+        return True
+
+    def reauthenticated(self, when: datetime) -> bool:
+        """Set `_auth_time` to `when` (UTC) if the session is still stored.
+
+        Writes only that field of the existing record (a concurrent
+        reauthentication of the same session may win: either time is
+        right). Returns False when the session was deleted meanwhile.
+        """
+        self._auth_time = when
+        try:
+            type(self)._persist([self])
+        except RecordMissingError:
+            return False
+        except RecordConflictError:
+            return True
         return True
 
     @classmethod

@@ -31,12 +31,13 @@ AUTH_CLASSES = {
 EXCLUDED_PATHS = ['/api/v1/status/', '/api/v1/unauthorized/',
                   '/api/v1/forbidden/', '/api/v1/auth_session/login/']
 PUBLIC_PATHS = EXCLUDED_PATHS + ['/api/v1/openapi.json/', '/api/v1/docs*',
+                                 '/api/v1/auth_session/login/mfa/',
                                  '/api/v1/auth_session/passkeys/login/',
                                  '/api/v1/auth_session/passkeys/login/'
                                  'options/', '/account*']
-"""The contract's excluded paths, the API's own description, the
-passkey login steps (account-security §5.2, open) and the account page,
-which signs in through the API."""
+"""The contract's excluded paths, the API's own description, the second
+login step (account-security §4.3), the passkey login steps (§5.2, open)
+and the account page, which signs in through the API."""
 UNSAFE_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 ERROR_BODIES = {
     400: {"error": "Bad request"},

@@ -9,6 +9,8 @@ from typing import Optional, Tuple, TypeVar
 
 from api.v1.auth.auth import Auth
 from api.v1.auth.credential_cache import VerifiedCredentials
+from api.v1.auth.events import log_event
+from api.v1.auth.mfa import has_second_factor
 from api.v1.config import Settings
 from models import passwords
 from models.emails import credentials_are_plausible
@@ -108,7 +110,9 @@ class BasicAuth(Auth):
         before any lookup or hashing (account-security §1.3). Recently
         verified credentials are recognised without argon2; any other
         attempt is first counted by the app's limits, the account-wide
-        one included (raising 429 `TooManyAttempts` past them).
+        one included (raising 429 `TooManyAttempts` past them). A user
+        with a second factor is refused (None, so 403), cached or not:
+        Basic cannot carry the factor (account-security §4.2).
         """
         header = self.authorization_header(request)
         encoded = self.extract_base64_authorization_header(header)
@@ -120,7 +124,7 @@ class BasicAuth(Auth):
         for user in users:
             if self.verified.knows(user.id, password, user.password,
                                    user.auth_epoch):
-                return user
+                return None if self._needs_second_factor(user) else user
         attempt = None
         if self.limits is not None:
             attempt = self.limits.attempt(
@@ -130,6 +134,16 @@ class BasicAuth(Auth):
         if user is not None:
             if attempt is not None:
                 self.limits.succeeded(attempt)
+            if self._needs_second_factor(user):
+                return None
             self.verified.remember(user.id, password, user.password,
                                    user.auth_epoch)
         return user
+
+    @staticmethod
+    def _needs_second_factor(user: User) -> bool:
+        """Return True (and log it) if `user` has a second factor."""
+        if not has_second_factor(user.id):
+            return False
+        log_event("basic_refused", reason="second_factor", user=user.id)
+        return True

@@ -17,7 +17,6 @@ signature counter went forward (WebAuthn L2 §7.1 and §7.2).
 """
 import base64
 import binascii
-from datetime import timedelta
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
@@ -369,24 +368,6 @@ def remove_passkeys(user_id: str) -> int:
     """
     ids = [key.id for key in Passkey.of_user(user_id)]
     return Passkey.remove_many(ids) if ids else 0
-
-
-def is_recent_authentication(auth: Any, req: Request,
-                             settings: Settings) -> bool:
-    """Return True if the session of `req` authenticated recently (§4.4).
-
-    Recent means its `auth_time` is at most `REAUTH_SECONDS` old. A
-    stand-in for the second-factor branch's own check, to be swapped for
-    it when both meet; False without a live session.
-    """
-    session_id = auth.session_cookie(req)
-    record = auth.store.get(session_id) if isinstance(
-        session_id, str) else None
-    when = None if record is None else record.authenticated_at
-    if when is None:
-        return False
-    return clock.utcnow() - when <= timedelta(
-        seconds=settings.reauth_seconds)
 
 
 def listing(passkey: Passkey) -> Dict[str, Optional[str]]:

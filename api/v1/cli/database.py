@@ -12,7 +12,7 @@ from models.store import (DuplicateRecordError, Insert, JsonFileStore,
                           RecordStore, read_json_records, write_atomically)
 from models.user import User
 
-KINDS = ("User", "UserSession", "Passkey")
+KINDS = ("User", "UserSession", "Authenticator", "Passkey")
 IMPORT_BATCH = 1000
 
 
@@ -62,8 +62,9 @@ def _add_transfers(cli: AppGroup) -> None:
 
     @cli.command("import-json")
     def import_json() -> None:
-        """Copy .db_User.json, .db_UserSession.json and .db_Passkey.json
-        into DATABASE_URL.
+        """Copy .db_User.json, .db_UserSession.json, .db_Passkey.json and
+        .db_Authenticator.json (second factors, still sealed) into
+        DATABASE_URL.
 
         Records whose id is already in the database are skipped, so a
         second run adds nothing; a user whose email is taken by another
@@ -78,8 +79,8 @@ def _add_transfers(cli: AppGroup) -> None:
     @click.option("--force", is_flag=True,
                   help="Replace .db_*.json files that exist.")
     def export_json(force: bool) -> None:
-        """Write the users, sessions and passkeys of DATABASE_URL to
-        .db_*.json."""
+        """Write the users, sessions, passkeys and second factors of
+        DATABASE_URL to .db_*.json."""
         store = _database()
         for kind in KINDS:
             path = JsonFileStore.path(kind)

@@ -14,6 +14,7 @@ from api.v1.auth import passkeys
 from api.v1.auth.events import log_event
 from api.v1.mail.notices import notify
 from api.v1.auth.login import start_session
+from api.v1.auth.mfa import require_recent
 from api.v1.config import FLOW_EXTENSION
 from api.v1.views import active_settings, app_views
 from api.v1.views.session_auth import _session_auth
@@ -44,9 +45,12 @@ def _signed_in() -> object:
 
 def _recent() -> bool:
     """Return True if the caller's session authenticated recently (§4.4).
+
+    The one rule of `api.v1.auth.mfa.require_recent` (which answers 401
+    `reauthentication required` itself when the login is not recent).
     """
-    return passkeys.is_recent_authentication(
-        _session_auth(), request, active_settings())
+    require_recent(_session_auth(), active_settings())
+    return True
 
 
 @app_views.route('/auth_session/passkeys/register/options',

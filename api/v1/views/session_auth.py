@@ -8,8 +8,9 @@ from flask import abort, jsonify, request
 from api.v1.auth.devices import device_owner
 from api.v1.auth.events import email_digest, log_event
 from api.v1.auth.login import start_session
+from api.v1.auth.mfa import begin_second_step, has_second_factor
 from api.v1.auth.session_auth import SessionAuth
-from api.v1.views import active_auth, app_views
+from api.v1.views import active_auth, active_settings, app_views
 from models import passwords
 from models.base import format_timestamp
 from models.emails import credentials_are_plausible
@@ -43,7 +44,9 @@ def login() -> Tuple[str, int]:
     already carries is ended first, so a session id planted before login
     is worthless (session fixation, OWASP). The new session records the
     credential epoch read with the password hash it was checked against,
-    so a password changed meanwhile ends it.
+    so a password changed meanwhile ends it. For a user with a second
+    factor the right password answers 401 `{"error": "second factor
+    required", "mfa_token"}` and sets no cookie (account-security §4.3).
     """
     auth = _session_auth()
     email = request.form.get('email')
@@ -76,6 +79,11 @@ def login() -> Tuple[str, int]:
         return jsonify({"error": "wrong password"}), 401
     if attempt is not None:
         auth.limits.succeeded(attempt)
+    if has_second_factor(user.id):
+        token = begin_second_step(auth.flows, user, active_settings())
+        log_event("second_factor_required", user=user.id)
+        return jsonify({"error": "second factor required",
+                        "mfa_token": token}), 401
     return start_session(auth, user, ["pwd"], user.auth_epoch), 200
 
 

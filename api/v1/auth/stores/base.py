@@ -140,6 +140,17 @@ class SessionStore(ABC):
         A store with native expiry may return 0: it needs no purge.
         """
 
+    def set_auth_time(self, session_id: str, auth_time: datetime) -> bool:
+        """Record that the user authenticated again at `auth_time` (UTC).
+
+        Only an existing session changes (never one deleted meanwhile);
+        returns False when it is gone. Stores override this; the default
+        raises `NotImplementedError`.
+        """
+        raise NotImplementedError(
+            "{} cannot record a reauthentication".format(
+                type(self).__name__))
+
     def delete_user_sessions(self, user_id: str,
                              keep: Optional[str] = None) -> int:
         """Delete every session of `user_id` but the handle `keep`.

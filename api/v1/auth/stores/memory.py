@@ -109,6 +109,14 @@ class MemorySessionStore(SessionStore):
             self.meta.setdefault(session_id, {})["last_seen"] = last_seen
             return True
 
+    def set_auth_time(self, session_id: str, auth_time: datetime) -> bool:
+        """Move `auth_time` of `session_id`; False if it is gone."""
+        with self._lock:
+            if session_id not in self.records:
+                return False
+            self.meta.setdefault(session_id, {})["auth_time"] = auth_time
+            return True
+
     def delete(self, session_id: str) -> bool:
         """Delete `session_id`; return False if it was not stored."""
         with self._lock:

@@ -74,6 +74,14 @@ class RecordSessionStore(SessionStore):
         session = self._find(session_id)
         return session is not None and session.mark_used(last_seen)
 
+    def set_auth_time(self, session_id: str, auth_time: datetime) -> bool:
+        """Move `_auth_time` of the session if it still exists.
+
+        An update of one field of the existing record (never a re-create).
+        """
+        session = self._find(session_id)
+        return session is not None and session.reauthenticated(auth_time)
+
     def delete(self, session_id: str) -> bool:
         """Delete the `UserSession` of `session_id`; False if absent."""
         ids = [s.id for s in UserSession.search({"session_id": session_id})]

@@ -67,6 +67,12 @@ if left > 0 and ttl > left then redis.call('PEXPIRE', KEYS[2], ttl) end
 return 1
 """
 
+_AUTH_TIME = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'auth', ARGV[1])
+return 1
+"""
+
 _DELETE = """
 local uid = redis.call('HGET', KEYS[1], 'uid')
 if not uid then return 0 end
@@ -134,6 +140,7 @@ class RedisSessionStore(SessionStore):
         self._create = self.client.register_script(_CREATE)
         self._touch = self.client.register_script(_TOUCH)
         self._delete = self.client.register_script(_DELETE)
+        self._auth_time = self.client.register_script(_AUTH_TIME)
         self._delete_handles = self.client.register_script(_DELETE_HANDLES)
 
     def _session_key(self, handle: str) -> str:
@@ -197,6 +204,12 @@ class RedisSessionStore(SessionStore):
         args = [handle, str(_ms(last_seen)),
                 str(self._ttl_ms(expires_at, clock.utcnow())), score]
         return bool(self._call(lambda: self._touch(keys=keys, args=args)))
+
+    def set_auth_time(self, session_id: str, auth_time: datetime) -> bool:
+        """Move the session's `auth` field, if it exists (one script)."""
+        key = self._session_key(session_handle(session_id))
+        return bool(self._call(lambda: self._auth_time(
+            keys=[key], args=[str(_ms(auth_time))])))
 
     def delete(self, session_id: str) -> bool:
         """Delete the session and its index entry (one script)."""
