@@ -22,14 +22,11 @@ per-user index), so they fit a single Redis or Sentinel, not Cluster.
 from datetime import datetime, timedelta
 from typing import Any, Callable, List, Optional, Tuple
 
-import redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from api.v1.auth.stores.base import (Cutoffs, SessionRecord, SessionStore,
                                      session_handle)
+from api.v1.auth.stores.redis_client import classify, make_redis
 from models import clock
-from models.store import StoreUnavailableError
+from models.store_health import breaker
 
 PREFIX = "sa:"
 _EPOCH = datetime(1970, 1, 1)
@@ -120,17 +117,24 @@ class RedisSessionStore(SessionStore):
     """Session records in Redis, keyed by the SHA-256 of the session id.
 
     Connections come from redis-py's pool (it reconnects by itself, and
-    after a fork); a call that cannot reach Redis within two seconds
-    raises `StoreUnavailableError`, which the API answers with 503.
+    after a fork); a call that cannot reach Redis within `timeout`
+    seconds, or that Redis refuses for now (`READONLY`, `OOM`), raises
+    `StoreUnavailableError`, which the API answers with 503. Calls go
+    through the `sessions` breaker of `models.store_health`.
     """
 
-    def __init__(self, url: str, prefix: str = PREFIX) -> None:
-        """Connect lazily to the Redis of `url` (`redis://host:port/db`)."""
+    def __init__(self, url: str, prefix: str = PREFIX,
+                 timeout: float = 0.5) -> None:
+        """Connect lazily to the Redis of `url`.
+
+        `url` is `redis://host:port/db` or `redis+sentinel://host:port/
+        <service>` (see `redis_client`); `timeout` (seconds,
+        `STORE_TIMEOUT_SECONDS`) bounds each connect and command.
+        Raises `ValueError` for a malformed URL.
+        """
         self.url = url
         self.prefix = prefix
-        self.client = redis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=2,
-            socket_connect_timeout=2, health_check_interval=30)
+        self.client = make_redis(url, timeout)
         self._create = self.client.register_script(_CREATE)
         self._touch = self.client.register_script(_TOUCH)
         self._delete = self.client.register_script(_DELETE)
@@ -146,12 +150,12 @@ class RedisSessionStore(SessionStore):
 
     @staticmethod
     def _call(work: Callable[[], Any]) -> Any:
-        """Run `work`; a lost Redis raises `StoreUnavailableError`."""
-        try:
-            return work()
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise StoreUnavailableError(
-                "the session store cannot be reached") from exc
+        """Run `work` through the `sessions` breaker; return its result.
+
+        Raises `StoreUnavailableError` when Redis cannot serve (see
+        `redis_client.classify`) or while the breaker is open.
+        """
+        return breaker("sessions").call(work, classify)
 
     @staticmethod
     def _ttl_ms(expires_at: Optional[datetime], now: datetime) -> int:
