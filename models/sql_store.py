@@ -399,10 +399,14 @@ class SqlRecordStore(RecordStore):
         `TRIP` when PostgreSQL cannot be reached (no connection, a lost
         one, a shutdown: SQLSTATE class 08 and 57P01-57P03), `FAIL` for
         other errors of a database that cannot serve now (a locked
-        SQLite, a full pool, a refused configuration), None otherwise.
+        SQLite, a full pool, a refused configuration, a read-only
+        standby: 25006), None otherwise.
         """
         if isinstance(exc, IntegrityError):
             return None
+        if _sqlstate(exc) == "25006":
+            # A read-only transaction: a standby after a failover.
+            return FAIL
         invalidated = isinstance(exc, DBAPIError) and \
             exc.connection_invalidated
         if not isinstance(exc, (OperationalError, InterfaceError,

@@ -201,7 +201,8 @@ def test_redis_down_answers_503_then_recovers(workdir):
     try:
         with api_server(workdir, AUTH_TYPE="session_exp_auth",
                         SESSION_STORE_URL=url,
-                        SESSION_DURATION="600") as server:
+                        SESSION_DURATION="600",
+                        STORE_RETRY_SECONDS="0.1") as server:
             base = server.url + "/api/v1"
             answer = requests.post(base + "/auth_session/login", data={
                 "email": "bob@hbtn.io", "password": "H0lberton!"})
