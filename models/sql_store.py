@@ -368,17 +368,13 @@ class SqlRecordStore(RecordStore):
         try:
             return breaker("records").call(
                 lambda: self._retrying(work, write), self._outage)
-        except StoreUnavailableError as exc:
-            cause = exc.__cause__
-            if cause is not None and _config_problem(cause):
-                raise StoreConfigError(
-                    "DATABASE_URL: {}: {}".format(
-                        describe(cause), _config_fix(cause))) from cause
-            raise
         except IntegrityError as exc:
             raise DuplicateRecordError(
                 "a record with this unique value already exists") from exc
         except DBAPIError as exc:
+            if _config_problem(exc):
+                raise StoreConfigError("DATABASE_URL: {}; fix: {}".format(
+                    describe(exc), _config_fix(exc))) from exc
             raise StoreError("database error: {}".format(
                 str(exc.orig).splitlines()[0] if exc.orig else exc)) \
                 from exc
@@ -399,8 +395,8 @@ class SqlRecordStore(RecordStore):
         `TRIP` when PostgreSQL cannot be reached (no connection, a lost
         one, a shutdown: SQLSTATE class 08 and 57P01-57P03), `FAIL` for
         other errors of a database that cannot serve now (a locked
-        SQLite, a full pool, a refused configuration, a read-only
-        standby: 25006), None otherwise.
+        SQLite, a full pool, a read-only standby: 25006), None otherwise
+        (a refused configuration becomes a `StoreConfigError` in `_run`).
         """
         if isinstance(exc, IntegrityError):
             return None
@@ -412,8 +408,9 @@ class SqlRecordStore(RecordStore):
         if not isinstance(exc, (OperationalError, InterfaceError,
                                 PoolTimeout)) and not invalidated:
             return None
-        if not _is_pg(self.engine) or isinstance(exc, PoolTimeout) \
-                or _config_problem(exc):
+        if _config_problem(exc):
+            return None
+        if not _is_pg(self.engine) or isinstance(exc, PoolTimeout):
             return FAIL
         state = _sqlstate(exc)
         if invalidated or state is None or state.startswith("08") \

@@ -65,6 +65,7 @@ class StoreBreaker:
         """The description of the error that took the store down, or
         None while it serves."""
         self.open_until = 0.0
+        self.failed_at = 0.0
 
     @property
     def available(self) -> bool:
@@ -81,14 +82,14 @@ class StoreBreaker:
     def failed(self, exc: BaseException, trip: bool) -> None:
         """Record a failure `exc`; open the breaker if `trip` is True.
 
-        Logs one WARNING when the store goes from serving to failing (or
-        fails with another error class); later failures log nothing.
+        Logs one WARNING when the store goes from serving to failing;
+        later failures log nothing until it is back.
         """
         cause = describe(exc)
         with self._lock:
-            changed = self.down is None or \
-                self.down.split(":", 1)[0] != cause.split(":", 1)[0]
+            changed = self.down is None
             self.down = cause
+            self.failed_at = self._clock()
             if trip:
                 self.open_until = self._clock() + self.retry_seconds
         if changed:
@@ -96,8 +97,15 @@ class StoreBreaker:
                            "it answer 503", self.role, cause)
 
     def succeeded(self) -> None:
-        """Record a success; log one INFO line if the store was down."""
-        if self.down is None:
+        """Record a success; log one INFO line if the store was down.
+
+        A store counts as back only once a call succeeds
+        `retry_seconds` after the last failure: a read-only server
+        serves reads between refused writes, and must not be logged as
+        lost and back at each request.
+        """
+        if self.down is None or \
+                self._clock() - self.failed_at < self.retry_seconds:
             return
         with self._lock:
             was, self.down, self.open_until = self.down, None, 0.0

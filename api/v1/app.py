@@ -169,6 +169,13 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     store file cannot be read, `StoreConfigError` for a store that
     refuses the configuration or a malformed store URL.
     """
+    from models import base
+
+    settings = settings if settings is not None else load_settings()
+    store_health.configure(settings.store_retry_seconds)
+    # The record store first: importing the views reads the users from it.
+    _configured("DATABASE_URL", lambda: base.use_database(
+        settings.database_url, settings.database_pool_size))
     # Imported here, not at the top: importing the views loads
     # .db_User.json, and a corrupt file must surface as a StoreError from
     # this call so that `python3 -m api.v1.app` can stop with one line.
@@ -178,8 +185,6 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     from api.v1.rate_limit import AttemptLimits
     from api.v1.views import app_views
 
-    settings = settings if settings is not None else load_settings()
-    store_health.configure(settings.store_retry_seconds)
     app = Flask(__name__)
     app.json = OrjsonProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length

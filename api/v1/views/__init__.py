@@ -57,10 +57,13 @@ from api.v1.views.password import *  # noqa: E402,F401,F403
 from api.v1.views.session_auth import *  # noqa: E402,F401,F403
 from api.v1.views.docs import *  # noqa: E402,F401,F403
 from api.v1.views.health import *  # noqa: E402,F401,F403
-from models.store import StoreUnavailableError  # noqa: E402
+from models.store import (StoreConfigError,  # noqa: E402
+                          StoreUnavailableError)
 from models.user import User  # noqa: E402
 
 try:
     User.load_from_file()
+except StoreConfigError:
+    raise
 except StoreUnavailableError as exc:
     logging.getLogger(__name__).warning("%s", exc)
