@@ -199,8 +199,8 @@ class PostgresServer:
                    "stop"])
 
     def url(self, database: str = "postgres") -> str:
-        return "postgresql://postgres@127.0.0.1:{}/{}".format(self.port,
-                                                           database)
+        return "postgresql://postgres@127.0.0.1:{}/{}".format(
+            self.port, database)
 
     def execute(self, sql: str) -> None:
         import psycopg

@@ -57,5 +57,5 @@ def test_a_failover_keeps_sessions_and_ends_its_503_window(make_app, group):
     assert window < 20
     # The session made before the kill is the same one, on the new master.
     assert client.get(ME).status_code == 200
-    assert session_id_of(login(app.test_client()))  != session_id
+    assert session_id_of(login(app.test_client())) != session_id
     assert client.delete("/api/v1/auth_session/logout").status_code == 200
