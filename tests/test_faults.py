@@ -319,3 +319,14 @@ def test_under_gunicorn_a_hung_redis_leaves_status_fast(workdir,
     assert status_times[-1] < 1.0, status_times
     assert "Traceback" not in output
     assert output.count("store sessions unavailable") <= 2   # per worker
+
+
+def test_purge_gives_old_keys_without_ttl_one(make_app, redis_server):
+    create_user()
+    app = session_app(make_app, redis_server, session_store_ttl=600)
+    admin = redis_server.client()
+    admin.hset("sa:s:old", mapping={"uid": "u1", "created": "0"})
+    admin.zadd("sa:u:u1", {"old": float("inf")})
+    assert app.extensions["session_api.auth"].purge_expired() == 0
+    assert 590 <= admin.ttl("sa:s:old") <= 600
+    assert 590 <= admin.ttl("sa:u:u1") <= 600

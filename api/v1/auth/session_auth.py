@@ -61,7 +61,8 @@ class SessionAuth(Auth):
         if url:
             from api.v1.auth.stores.redis_store import RedisSessionStore
             return RedisSessionStore(
-                url, timeout=self.settings.store_timeout_seconds)
+                url, timeout=self.settings.store_timeout_seconds,
+                stale_ttl=self.settings.session_store_ttl)
         return self.default_store()
 
     def default_store(self) -> SessionStore:

@@ -45,7 +45,8 @@ redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[8])
 local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 if top[2] == nil or top[2] == 'inf' then
-  redis.call('PERSIST', KEYS[2])
+  if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl + 1000)
+  else redis.call('PERSIST', KEYS[2]) end
 else
   redis.call('PEXPIRE', KEYS[2],
              math.max(1, tonumber(top[2]) - tonumber(ARGV[8]) + 1000))
@@ -124,16 +125,19 @@ class RedisSessionStore(SessionStore):
     """
 
     def __init__(self, url: str, prefix: str = PREFIX,
-                 timeout: float = 0.5) -> None:
+                 timeout: float = 0.5, stale_ttl: int = 2592000) -> None:
         """Connect lazily to the Redis of `url`.
 
         `url` is `redis://host:port/db` or `redis+sentinel://host:port/
         <service>` (see `redis_client`); `timeout` (seconds,
-        `STORE_TIMEOUT_SECONDS`) bounds each connect and command.
-        Raises `ValueError` for a malformed URL.
+        `STORE_TIMEOUT_SECONDS`) bounds each connect and command;
+        `stale_ttl` (seconds, `SESSION_STORE_TTL`) is the lifetime that
+        `purge` gives keys written without one. Raises `ValueError` for a
+        malformed URL.
         """
         self.url = url
         self.prefix = prefix
+        self.stale_ttl = stale_ttl
         self.client = make_redis(url, timeout)
         self._create = self.client.register_script(_CREATE)
         self._touch = self.client.register_script(_TOUCH)
@@ -239,7 +243,25 @@ class RedisSessionStore(SessionStore):
             args=[self.prefix] + list(handles))))
 
     def purge(self, cutoffs: Cutoffs) -> int:
-        """Return 0: Redis drops expired sessions by itself."""
+        """Give a TTL to session keys written without one; return 0.
+
+        Redis drops expired sessions by itself; keys of an older version
+        that never expire (`TTL` -1) get `stale_ttl` seconds, so that no
+        session key lives forever (account-security §8.3). Found with
+        `SCAN`, so Redis is never blocked.
+        """
+        def work() -> int:
+            """Scan the session and index keys; arm the ones with no TTL.
+            """
+            fixed = 0
+            for pattern in (self.prefix + "s:*", self.prefix + "u:*"):
+                for name in self.client.scan_iter(match=pattern,
+                                                  count=500):
+                    if self.client.ttl(name) == -1:
+                        fixed += self.client.expire(name, self.stale_ttl,
+                                                    nx=True)
+            return fixed
+        self._call(work)
         return 0
 
     def ping(self) -> bool:
