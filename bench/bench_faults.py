@@ -11,12 +11,14 @@ runs `--clients` client threads, each with its own account and session:
    `--outage` seconds, every other request a login with the right
    password (the case where a counted attempt used to lock users out);
 3. back: the store is restored (a restart; for Sentinel nothing, the
-   replica is promoted) and each client polls `/users/me` until 200;
+   replica is promoted) and each client goes on until both its
+   `/users/me` and a login have answered 200 again;
 4. after: each client logs in `--after-logins` times.
 
-Printed per scenario: the 503 window (from the restore, or for Sentinel
-from the kill, until every client has its 200 back), the answers by
-status during the fault, 500s (must be 0), sessions lost (a cookie that
+Printed per scenario: how long the store was away (from the kill until
+it answers again: the restart, or Sentinel naming the new master), the
+503 window (from then until every client has its 200s back), the
+answers by status during the fault and after it, 500s (must be 0), sessions lost (a cookie that
 answers 403 after the return) and 429s after the outage (must be 0).
 
     .venv/bin/python bench/bench_faults.py [--workers 4] [--clients 16]
@@ -57,6 +59,8 @@ class Client(threading.Thread):
         self.phase = "steady"
         self.tally: Dict[str, Counter] = {}
         self.back_at: Optional[float] = None
+        self.me_back: Optional[float] = None
+        self.login_back: Optional[float] = None
         self.lost = False
         self.stop_at = float("inf")
 
@@ -71,6 +75,14 @@ class Client(threading.Thread):
             status = 0
         self.count(status)
         return status
+
+    def side_login(self) -> int:
+        """Log in on a side connection (a login would replace the
+        session this client checks)."""
+        side = Client(self.base[:-len("/api/v1")], 0)
+        side.email, side.phase, side.tally = \
+            self.email, self.phase, self.tally
+        return side.login()
 
     def login(self) -> int:
         try:
@@ -87,18 +99,19 @@ class Client(threading.Thread):
         turn = 0
         while time.monotonic() < self.stop_at:
             turn += 1
-            if self.phase == "fault" and turn % 2:
-                # A login would replace the session: use a side client.
-                side = Client(self.base[:-len("/api/v1")], 0)
-                side.email, side.phase, side.tally = \
-                    self.email, self.phase, self.tally
-                side.login()
+            if self.phase != "steady" and turn % 2:
+                status = self.side_login()
+                if self.phase == "back" and self.login_back is None \
+                        and status == 200:
+                    self.login_back = time.monotonic()
             else:
                 status = self.me()
-                if self.phase == "back" and self.back_at is None \
+                if self.phase == "back" and self.me_back is None \
                         and status in (200, 403):
-                    self.back_at = time.monotonic()
+                    self.me_back = time.monotonic()
                     self.lost = status == 403
+            if self.me_back and self.login_back and not self.back_at:
+                self.back_at = max(self.me_back, self.login_back)
             time.sleep(0.01)
 
 
@@ -142,7 +155,8 @@ def run_scenario(name: str, args: argparse.Namespace) -> Dict[str, object]:
         kill = group.master.stop
 
         def restore() -> None:
-            pass
+            wait_until(lambda: group.master_port() == group.replica.port,
+                       60, 0.02)
     else:
         pg = PostgresServer().init()
         pg.start()
@@ -177,9 +191,10 @@ def run_scenario(name: str, args: argparse.Namespace) -> Dict[str, object]:
             client.phase = "fault"
         killed = time.monotonic()
         kill()
-        time.sleep(args.outage)
-        restored = time.monotonic()
+        if name != "sentinel_failover":
+            time.sleep(args.outage)
         restore()
+        restored = time.monotonic()
         for client in clients:
             client.phase = "back"
         wait_until(lambda: all(c.back_at for c in clients), 60, 0.05)
@@ -189,7 +204,6 @@ def run_scenario(name: str, args: argparse.Namespace) -> Dict[str, object]:
             client.join(timeout=15)
         after = Counter(client.login() for client in clients
                         for _ in range(args.after_logins))
-        start = killed if name == "sentinel_failover" else restored
         ends = [c.back_at for c in clients if c.back_at]
         fault = sum((c.tally.get("fault", Counter()) for c in clients),
                     Counter())
@@ -198,7 +212,8 @@ def run_scenario(name: str, args: argparse.Namespace) -> Dict[str, object]:
         log = open(server.log_path, errors="replace").read()
         return {
             "scenario": name,
-            "window_s": round(max(ends) - start, 2) if ends else None,
+            "store_down_s": round(restored - killed, 2),
+            "window_s": round(max(ends) - restored, 2) if ends else None,
             "fault": dict(fault), "back": dict(back),
             "500s": fault[500] + back[500] + after[500],
             "sessions_lost": sum(c.lost for c in clients),
@@ -231,11 +246,12 @@ def main() -> None:
         figures = run_scenario(name, args)
         print(figures, flush=True)
         rows.append(tuple(str(figures[key]) for key in (
-            "scenario", "window_s", "fault", "500s", "sessions_lost",
-            "429_after", "warnings")))
-    text = ["| scenario | 503 window (s) | answers during the fault | 500s "
+            "scenario", "store_down_s", "window_s", "fault", "back", "500s",
+            "sessions_lost", "429_after", "warnings")))
+    text = ["| scenario | store away (s) | 503 window after its return (s) "
+            "| answers while away | answers after its return | 500s "
             "| sessions lost | 429 after | store warnings |",
-            "| --- | --- | --- | --- | --- | --- | --- |"]
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     text += ["| " + " | ".join(row) + " |" for row in rows]
     text.append("")
     text.append(benchlib.machine_line())
