@@ -18,8 +18,9 @@ runs `--clients` client threads, each with its own account and session:
 Printed per scenario: how long the store was away (from the kill until
 it answers again: the restart, or Sentinel naming the new master), the
 503 window (from then until every client has its 200s back), the
-answers by status during the fault and after it, 500s (must be 0), sessions lost (a cookie that
-answers 403 after the return) and 429s after the outage (must be 0).
+answers by status during the fault and after it, 500s (must be 0),
+sessions lost (a cookie that answers 403 after the return) and 429s
+after the outage (must be 0).
 
     .venv/bin/python bench/bench_faults.py [--workers 4] [--clients 16]
         [--outage 3] [--after-logins 3] [--only redis_restart ...]
