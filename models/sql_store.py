@@ -35,8 +35,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from models.emails import normalize_email
 from models.store import (Delete, DuplicateRecordError, Insert, Operation,
                           Record, RecordConflictError, RecordMissingError,
-                          RecordStore, StoreError, StoreUnavailableError,
-                          Update)
+                          RecordStore, StoreConfigError, StoreError,
+                          StoreUnavailableError, Update)
+from models.store_health import FAIL, TRIP, breaker, describe
 
 MIGRATIONS_DIR = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -240,6 +241,40 @@ def _private_file(database: Optional[str]) -> None:
         os.close(descriptor)
 
 
+_CONFIG_STATES = {"3D000": "create it (createdb) or fix its name",
+                  "28P01": "fix the password", "28000":
+                  "fix the user name or pg_hba.conf"}
+"""SQLSTATEs of a refused configuration, and their fix."""
+
+
+def _sqlstate(exc: BaseException) -> Optional[str]:
+    """Return the SQLSTATE of a driver error wrapped in `exc`, or None."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None)
+
+
+def _config_problem(exc: BaseException) -> bool:
+    """Return True if `exc` says the database refuses the configuration.
+
+    psycopg gives no SQLSTATE to some errors raised while connecting, so
+    the message (`database "x" does not exist`) is read too.
+    """
+    if _sqlstate(exc) in _CONFIG_STATES:
+        return True
+    text = str(getattr(exc, "orig", exc))
+    return ("database" in text and "does not exist" in text) or \
+        "password authentication failed" in text
+
+
+def _config_fix(exc: BaseException) -> str:
+    """Return how to fix the configuration problem `exc`, in words."""
+    state = _sqlstate(exc)
+    if state in _CONFIG_STATES:
+        return _CONFIG_STATES[state]
+    if "password" in str(getattr(exc, "orig", exc)):
+        return _CONFIG_STATES["28P01"]
+    return _CONFIG_STATES["3D000"]
+
+
 def _after_fork() -> None:
     """In a forked child, drop connections inherited from the parent."""
     for store in list(_stores):
@@ -307,7 +342,7 @@ class SqlRecordStore(RecordStore):
             options.update(pool_size=max(1, pool_size),
                            max_overflow=max(1, pool_size), pool_timeout=5,
                            pool_recycle=1800,
-                           connect_args={"connect_timeout": 3})
+                           connect_args={"connect_timeout": 2})
         self.url = url
         self.engine = create_engine(url, **options)
         self._reader = create_engine(url, isolation_level="AUTOCOMMIT",
@@ -383,31 +418,66 @@ class SqlRecordStore(RecordStore):
         """Run `work` in one transaction, or in autocommit for a read.
 
         A connection that turns out dead (the database restarted) is
-        replaced and `work` run once more. Raises `StoreUnavailableError`
-        when the database cannot be reached (a lost connection, a refused
-        one, a timeout, a locked SQLite), `DuplicateRecordError` for a
+        replaced and `work` run once more. Calls go through the `records`
+        breaker of `models.store_health`. Raises `StoreUnavailableError`
+        when the database cannot serve (a lost connection, a refused one,
+        a timeout, a shutdown, a locked SQLite) or while the breaker is
+        open, `StoreConfigError` when it refuses the configuration (no
+        such database, a wrong password), `DuplicateRecordError` for a
         unique constraint.
         """
         try:
-            try:
-                return self._once(work, write)
-            except DBAPIError as exc:
-                if not exc.connection_invalidated:
-                    raise
-                return self._once(work, write)
+            return breaker("records").call(
+                lambda: self._retrying(work, write), self._outage)
         except IntegrityError as exc:
             raise DuplicateRecordError(
                 "a record with this unique value already exists") from exc
-        except (OperationalError, InterfaceError, PoolTimeout) as exc:
-            raise StoreUnavailableError(
-                "the database cannot be reached") from exc
         except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise StoreUnavailableError(
-                    "the database cannot be reached") from exc
+            if _config_problem(exc):
+                raise StoreConfigError("DATABASE_URL: {}; fix: {}".format(
+                    describe(exc), _config_fix(exc))) from exc
             raise StoreError("database error: {}".format(
                 str(exc.orig).splitlines()[0] if exc.orig else exc)) \
                 from exc
+
+    def _retrying(self, work: Callable[[Connection], Any],
+                  write: bool) -> Any:
+        """Run `work` once, and once more if its connection was dead."""
+        try:
+            return self._once(work, write)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            return self._once(work, write)
+
+    def _outage(self, exc: BaseException) -> Optional[str]:
+        """Return what `exc` means for the breaker (`store_health`).
+
+        `TRIP` when PostgreSQL cannot be reached (no connection, a lost
+        one, a shutdown: SQLSTATE class 08 and 57P01-57P03), `FAIL` for
+        other errors of a database that cannot serve now (a locked
+        SQLite, a full pool, a read-only standby: 25006), None otherwise
+        (a refused configuration becomes a `StoreConfigError` in `_run`).
+        """
+        if isinstance(exc, IntegrityError):
+            return None
+        if _sqlstate(exc) == "25006":
+            # A read-only transaction: a standby after a failover.
+            return FAIL
+        invalidated = isinstance(exc, DBAPIError) and \
+            exc.connection_invalidated
+        if not isinstance(exc, (OperationalError, InterfaceError,
+                                PoolTimeout)) and not invalidated:
+            return None
+        if _config_problem(exc):
+            return None
+        if not _is_pg(self.engine) or isinstance(exc, PoolTimeout):
+            return FAIL
+        state = _sqlstate(exc)
+        if invalidated or state is None or state.startswith("08") \
+                or state in ("57P01", "57P02", "57P03"):
+            return TRIP
+        return FAIL
 
     def _once(self, work: Callable[[Connection], Any], write: bool) -> Any:
         """Run `work` once on a pooled connection."""
@@ -416,6 +486,14 @@ class SqlRecordStore(RecordStore):
                 return work(connection)
         with self._reader.connect() as connection:
             return work(connection)
+
+    def ping(self) -> bool:
+        """Return True if the database answers `SELECT 1` now.
+
+        Raises `StoreUnavailableError` when it cannot serve.
+        """
+        return self._run(lambda connection: connection.exec_driver_sql(
+            "SELECT 1").scalar() == 1, write=False)
 
     def _ready(self, kind: str) -> _Mapping:
         """Prepare the schema if needed; return the mapping of `kind`."""

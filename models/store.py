@@ -44,6 +44,15 @@ class StoreUnavailableError(StoreError):
     """The storage service (a database, Redis) cannot be reached now."""
 
 
+class StoreConfigError(StoreUnavailableError):
+    """The store refuses this configuration: waiting cannot heal it.
+
+    A database that does not exist, a refused password, an unknown role
+    (account-security §8.2). At start-up it stops the process; while
+    serving, it answers 503 like any other outage.
+    """
+
+
 class RecordMissingError(StoreError):
     """An update named a record that no longer exists (it was deleted)."""
 

@@ -7,19 +7,22 @@
 import importlib
 import logging
 import sys
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple, TypeVar
 
 from flask import Flask, Request, Response, abort, jsonify, request
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
 from api.v1.config import (AUTH_EXTENSION, FLOW_EXTENSION,
-                           LIMITER_EXTENSION, MAIL_EXTENSION,
-                           SETTINGS_EXTENSION, Settings, load_settings)
+                           HEALTH_EXTENSION, LIMITER_EXTENSION,
+                           MAIL_EXTENSION, SETTINGS_EXTENSION, Settings,
+                           load_settings)
 from api.v1.json_provider import OrjsonProvider
 from api.v1.mail.transport import MailConfigError
+from models import store_health
 from models.store import (RecordConflictError, RecordMissingError,
-                          StoreError, StoreUnavailableError)
+                          StoreConfigError, StoreError,
+                          StoreUnavailableError)
 
 AUTH_CLASSES = {
     "auth": ("api.v1.auth.auth", "Auth"),
@@ -34,10 +37,18 @@ PUBLIC_PATHS = EXCLUDED_PATHS + ['/api/v1/openapi.json/', '/api/v1/docs*',
                                  '/api/v1/auth_session/login/mfa/',
                                  '/api/v1/auth_session/passkeys/login/',
                                  '/api/v1/auth_session/passkeys/login/'
-                                 'options/', '/account*']
+                                 'options/', '/account*',
+                                 '/api/v1/health/*']
 """The contract's excluded paths, the API's own description, the second
-login step (account-security §4.3), the passkey login steps (§5.2, open)
-and the account page, which signs in through the API."""
+login step (account-security §4.3), the passkey login steps (§5.2, open),
+the account page, which signs in through the API, and the health probes
+(§6.1)."""
+RETRY_AFTER_SECONDS = "5"
+"""`Retry-After` of a 503 for a store that cannot serve (§8.1)."""
+EX_CONFIG = 78
+"""Exit status for a configuration error (`sysexits.h` `EX_CONFIG`)."""
+GUNICORN_BOOT_ERROR = 3
+"""Exit status that makes gunicorn's master stop instead of respawning."""
 UNSAFE_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 ERROR_BODIES = {
     400: {"error": "Bad request"},
@@ -53,6 +64,7 @@ ERROR_BODIES = {
 CROSS_SITE = {"error": "Cross-site request refused"}
 
 ErrorHandler = Callable[[Exception], Tuple[Response, int]]
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -115,22 +127,44 @@ def is_cross_site(settings: Settings, req: Request) -> bool:
 def _prepare_stores(settings: Settings, auth: Optional[object]) -> None:
     """Point the models at the settings' store and check it can be read.
 
-    Raises `StoreError` when a store file is corrupt, so that start-up
+    Raises `StoreError` when a store file is corrupt and
+    `StoreConfigError` when the database refuses the configuration (no
+    such database, a wrong password, a malformed URL), so that start-up
     stops with one line; a database that cannot be reached only logs a
-    warning (requests answer 503 until it is back).
+    warning (requests answer 503 until it is back, §8.2).
     """
     from api.v1.auth.stores.records import RecordSessionStore
     from models import base
     from models.user import User
     from models.user_session import UserSession
 
-    base.use_database(settings.database_url, settings.database_pool_size)
+    _configured("DATABASE_URL", lambda: base.use_database(
+        settings.database_url, settings.database_pool_size))
     try:
         User.load_from_file()
         if isinstance(getattr(auth, "store", None), RecordSessionStore):
             UserSession.load_from_file()
+    except StoreConfigError:
+        raise
     except StoreUnavailableError as exc:
         logger.warning("%s; requests answer 503 until it is back", exc)
+
+
+def _configured(variable: str, build: Callable[[], T]) -> T:
+    """Return `build()`; a malformed URL becomes a `StoreConfigError`.
+
+    `variable` names the setting in the message (`DATABASE_URL`), so
+    that start-up stops with one line naming what to fix (§8.2).
+    """
+    from limits.errors import ConfigurationError
+    try:
+        return build()
+    except (ValueError, ConfigurationError) as exc:
+        text = str(exc)
+        if not text.startswith(variable):
+            text = "{}: {}".format(variable, text)
+        raise StoreConfigError(
+            "{}; fix the URL (see the README)".format(text)) from exc
 
 
 def create_app(settings: Optional[Settings] = None) -> Flask:
@@ -140,17 +174,25 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     the cross-site check, the authentication guard, the limits on password
     checks, mail (with `MAIL_URL`) and the `flask` commands. The auth
     instance (None without auth) is `app.extensions[AUTH_EXTENSION]`.
-    Raises `StoreError` when a store file cannot be read, and
-    `MailConfigError` for a malformed `MAIL_URL`.
+    Raises `StoreError` when a store file cannot be read,
+    `StoreConfigError` for a store that refuses the configuration or a
+    malformed store URL, and `MailConfigError` for a malformed
+    `MAIL_URL`.
     """
+    from models import base
+
+    settings = settings if settings is not None else load_settings()
+    store_health.configure(settings.store_retry_seconds)
+    # The record store first: importing the views reads the users from it.
+    _configured("DATABASE_URL", lambda: base.use_database(
+        settings.database_url, settings.database_pool_size))
     # Imported here, not at the top: importing the views loads
     # .db_User.json, and a corrupt file must surface as a StoreError from
     # this call so that `python3 -m api.v1.app` can stop with one line.
-    from api.v1.cli import register_commands
     from api.v1.account import account_page
+    from api.v1.cli import register_commands
     from api.v1.views import app_views
 
-    settings = settings if settings is not None else load_settings()
     app = Flask(__name__)
     app.json = OrjsonProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
@@ -170,15 +212,20 @@ def _attach_services(app: Flask, settings: Settings) -> Optional[object]:
 
     They go to `app.extensions` under the names of `api.v1.config`, and
     the auth instance (returned, None without auth) gets the limits and
-    the flow store. Raises `StoreError` when a store file is corrupt.
+    the flow store. Raises `StoreError` when a store file is corrupt,
+    `StoreConfigError` for a malformed store URL or a refused database
+    configuration.
     """
     from api.v1.auth.stores.flow import make_flow_store
+    from api.v1.health import HealthChecks
     from api.v1.rate_limit import AttemptLimits
 
-    auth = make_auth(settings)
+    auth = _configured("SESSION_STORE_URL", lambda: make_auth(settings))
     _prepare_stores(settings, auth)
-    flows = make_flow_store(settings, getattr(auth, "store", None))
-    limits = AttemptLimits(settings, flows)
+    flows = _configured("SESSION_STORE_URL", lambda: make_flow_store(
+        settings, getattr(auth, "store", None)))
+    limits = _configured("RATELIMIT_STORAGE_URI",
+                         lambda: AttemptLimits(settings, flows))
     if auth is not None:
         auth.limits = limits
         auth.flows = flows
@@ -186,6 +233,8 @@ def _attach_services(app: Flask, settings: Settings) -> Optional[object]:
     app.extensions[SETTINGS_EXTENSION] = settings
     app.extensions[LIMITER_EXTENSION] = limits
     app.extensions[FLOW_EXTENSION] = flows
+    app.extensions[HEALTH_EXTENSION] = HealthChecks.for_app(
+        settings, flows, limits)
     return auth
 
 
@@ -279,17 +328,38 @@ def _add_mail(app: Flask, settings: Settings,
 
 
 def _store_unavailable(error: StoreUnavailableError) -> Tuple[Response, int]:
-    """Answer 503 when a store is down; the cause is logged, not sent."""
-    logger.warning("503: %s", error)
-    return jsonify(ERROR_BODIES[503]), 503
+    """Answer 503 with `Retry-After: 5` when a store cannot serve (§8.1).
+
+    The attempts this request counted against the login limits are given
+    back: an attempt that could not be checked is not counted. The cause
+    is logged once per change of state by `models.store_health`, not
+    here once per request.
+    """
+    from flask import current_app
+    logger.debug("503: %s", error)
+    limits = current_app.extensions.get(LIMITER_EXTENSION)
+    if limits is not None:
+        limits.forgive_pending()
+    response = jsonify(ERROR_BODIES[503])
+    response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+    return response, 503
+
+
+def _stop(exc: Exception, status: int) -> None:
+    """Stop the process with the one line of `exc` and exit `status`."""
+    print("error: {}".format(exc), file=sys.stderr, flush=True)
+    sys.exit(status)
 
 
 try:
     app = create_app()
+except StoreConfigError as exc:
+    _stop(exc, GUNICORN_BOOT_ERROR if "gunicorn" in sys.modules
+          and __name__ != "__main__" else EX_CONFIG)
 except (StoreError, MailConfigError) as exc:
     if __name__ != "__main__":
         raise
-    sys.exit("error: {}".format(exc))
+    _stop(exc, 1)
 auth = app.extensions[AUTH_EXTENSION]
 
 

@@ -27,6 +27,13 @@ slot, at least 1), without a password check. An IPv6 client is keyed by
 its /64 prefix for every limit, since one client holds the whole /64.
 Accounts are named in the counters' keys by a keyed hash (HMAC-SHA256
 under `SECRET_KEY`), never by their email.
+
+An attempt that could not be checked is not counted (account-security
+§8.1): every attempt counted during a request is remembered on the
+request (`flask.g`) until `succeeded` settles it, and when the request
+ends in 503 the app calls `forgive_pending`, which gives its counts back,
+so a store outage locks nobody out afterwards. Calls to the `limits`
+storage go through the `limits` breaker of `models.store_health`.
 """
 import hashlib
 import hmac
@@ -36,6 +43,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, List, Optional, Tuple
 
+from flask import g, has_request_context
 from limits import RateLimitItem, parse
 from limits.errors import StorageError
 from limits.storage import storage_from_string
@@ -43,14 +51,30 @@ from limits.strategies import FixedWindowRateLimiter
 from werkzeug.exceptions import TooManyRequests
 
 from api.v1.auth.events import email_digest, log_event
+from api.v1.auth.stores.redis_client import classify, limits_options
 from models.emails import normalize_email
 from models.settings import Settings
 from models.store import StoreUnavailableError
+from models.store_health import TRIP, breaker
 
 TOO_MANY_REQUESTS = {"error": "Too many requests"}
 ACCOUNT_WIDE = "auth-account-wide"
 _DEFAULT_KEY = b"session-api limits: set SECRET_KEY"
 _Hit = Tuple[RateLimitItem, Tuple[str, ...]]
+_PENDING = "_counted_attempts"
+
+
+def _storage_outage(exc: BaseException) -> Optional[str]:
+    """Return what a `limits` storage error means for the breaker.
+
+    The storage wraps the driver's error in `StorageError`; the driver's
+    error decides (`redis_client.classify`), and an unknown one counts as
+    a lost connection.
+    """
+    if not isinstance(exc, StorageError):
+        return None
+    inner = getattr(exc, "storage_error", None) or exc.__cause__
+    return (classify(inner) if inner is not None else None) or TRIP
 
 
 class TooManyAttempts(TooManyRequests):
@@ -102,10 +126,11 @@ class AttemptLimits:
         """
         self.storage_uri = settings.limits_storage_uri
         options = {"wrap_exceptions": True}
-        if self.storage_uri.startswith(("redis", "unix")):
-            options.update(socket_timeout=2, socket_connect_timeout=2)
+        options.update(limits_options(self.storage_uri,
+                                      settings.store_timeout_seconds))
         self.storage = storage_from_string(self.storage_uri, **options)
         self.strategy = FixedWindowRateLimiter(self.storage)
+        self.shared = not self.storage_uri.startswith("memory://")
         self.per_account = parse(settings.login_limit_per_account)
         self.per_address = parse(settings.login_limit_per_address)
         self.account_wide = parse(settings.login_limit_account_wide)
@@ -139,19 +164,67 @@ class AttemptLimits:
         taken: List[_Hit] = []
         try:
             for name, (item, keys) in wanted:
-                if not self.strategy.hit(item, *keys):
+                if not self._storage(lambda: self.strategy.hit(item, *keys)):
                     self._give_back(taken)
                     self._refused(name, email, user_id, via)
                     raise TooManyAttempts(
                         retry_after=self._retry_after(item, keys))
                 taken.append((item, keys))
-        except StorageError as exc:
-            raise StoreUnavailableError(
-                "the rate-limit storage cannot be reached") from exc
+        except StoreUnavailableError:
+            self._quietly(lambda: self._give_back(taken))
+            raise
         wide = None
         if user_id is not None and not device_ok and self.flows is not None:
             wide = self._hit_account_wide(user_id, taken, email, via)
-        return Attempt(tuple(taken), wide)
+        attempt = Attempt(tuple(taken), wide)
+        if has_request_context():
+            g.setdefault(_PENDING, []).append(attempt)
+        return attempt
+
+    def _storage(self, work: Any) -> Any:
+        """Run `work()` on the `limits` storage through its breaker.
+
+        Raises `StoreUnavailableError` when the storage cannot serve.
+        """
+        if not self.shared:
+            return work()
+        return breaker("limits").call(work, _storage_outage)
+
+    @staticmethod
+    def _quietly(work: Any) -> None:
+        """Run `work()`; a store that cannot serve is ignored (logged by
+        its breaker)."""
+        try:
+            work()
+        except StoreUnavailableError:
+            pass
+
+    def forgive_pending(self) -> None:
+        """Give back every attempt this request counted and did not settle.
+
+        Called when the request ends in 503 (§8.1); a store that still
+        cannot serve is skipped silently. Outside a request, does nothing.
+        """
+        if not has_request_context():
+            return
+        pending = g.pop(_PENDING, [])
+        for attempt in pending:
+            self._quietly(lambda: self._give_back(list(attempt.hits)))
+            if attempt.account_wide is not None:
+                self._quietly(lambda: self._give_back_account_wide(
+                    attempt.account_wide))
+
+    def _settled(self, attempt: Attempt) -> None:
+        """Forget `attempt` from this request's pending attempts."""
+        if has_request_context():
+            pending = g.get(_PENDING, [])
+            if attempt in pending:
+                pending.remove(attempt)
+
+    def _give_back_account_wide(self, key: str) -> None:
+        """Undo one count of the account-wide counter `key`."""
+        window = max(1, int(self.account_wide.get_expiry()))
+        self.flows.incr(ACCOUNT_WIDE, key, window, amount=-1)
 
     def _hit_account_wide(self, user_id: str, taken: List[_Hit],
                           email: Optional[str], via: str) -> str:
@@ -167,12 +240,14 @@ class AttemptLimits:
         try:
             count = self.flows.incr(ACCOUNT_WIDE, key, window)
         except StoreUnavailableError:
-            self._safely_give_back(taken)
+            self._quietly(lambda: self._give_back(taken))
             raise
         if count <= self.account_wide.amount:
             return key
-        self.flows.incr(ACCOUNT_WIDE, key, window, amount=-1)
-        self._safely_give_back(taken)
+        try:
+            self.flows.incr(ACCOUNT_WIDE, key, window, amount=-1)
+        finally:
+            self._quietly(lambda: self._give_back(taken))
         self._refused("account_wide", email, user_id, via)
         raise TooManyAttempts(
             retry_after=max(1, math.ceil(start + window - now)))
@@ -184,35 +259,48 @@ class AttemptLimits:
                   user=user_id or "-", via=via)
 
     def succeeded(self, attempt: Attempt) -> None:
-        """Give back the counts of a successful attempt."""
-        try:
-            self._give_back(list(attempt.hits))
-        except StorageError as exc:
-            raise StoreUnavailableError(
-                "the rate-limit storage cannot be reached") from exc
-        if attempt.account_wide is not None:
-            window = max(1, int(self.account_wide.get_expiry()))
-            self.flows.incr(ACCOUNT_WIDE, attempt.account_wide, window,
-                            amount=-1)
+        """Give back the counts of a successful attempt.
 
-    def _safely_give_back(self, hits: List[_Hit]) -> None:
-        """Give back `hits`, mapping a storage failure to 503."""
-        try:
-            self._give_back(hits)
-        except StorageError as exc:
-            raise StoreUnavailableError(
-                "the rate-limit storage cannot be reached") from exc
+        Raises `StoreUnavailableError` when a store cannot serve; the
+        attempt then stays pending, so the 503 gives it back later.
+        """
+        self._give_back(list(attempt.hits))
+        if attempt.account_wide is not None:
+            self._give_back_account_wide(attempt.account_wide)
+        self._settled(attempt)
 
     def _give_back(self, hits: List[_Hit]) -> None:
-        """Undo one count of each of `hits`."""
+        """Undo one count of each of `hits`; raises
+        `StoreUnavailableError` when the storage cannot serve."""
         for item, keys in hits:
-            self.strategy.hit(item, *keys, cost=-1)
+            self._storage(lambda: self.strategy.hit(item, *keys, cost=-1))
 
     def _retry_after(self, item: RateLimitItem,
                      keys: Tuple[str, ...]) -> int:
         """Return the whole seconds until the window of `item` resets."""
-        reset_at = self.strategy.get_window_stats(item, *keys).reset_time
+        reset_at = self._storage(lambda: self.strategy.get_window_stats(
+            item, *keys).reset_time)
         return max(1, math.ceil(reset_at - time.time()))
+
+    def check(self) -> bool:
+        """Return True if the counters' storage can serve now (a ping).
+
+        Always True for process memory; False while the `limits` breaker
+        is open or when the storage fails its check.
+        """
+        if not self.shared:
+            return True
+        try:
+            return bool(self._storage(self._ping))
+        except StoreUnavailableError:
+            return False
+
+    def _ping(self) -> bool:
+        """Ask the storage whether it answers; raise when it does not."""
+        if not self.storage.check():
+            raise StorageError(ConnectionError(
+                "the rate-limit storage does not answer"))
+        return True
 
     def reset(self) -> None:
         """Forget every count: the `limits` storage and the account-wide

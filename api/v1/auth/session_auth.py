@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Session authentication: a session id in a cookie names the user."""
+import dataclasses
 import threading
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Dict, List, Optional, Tuple, TypeVar
 
 from flask import Response
@@ -59,7 +60,9 @@ class SessionAuth(Auth):
         url = self.settings.session_store_url
         if url:
             from api.v1.auth.stores.redis_store import RedisSessionStore
-            return RedisSessionStore(url)
+            return RedisSessionStore(
+                url, timeout=self.settings.store_timeout_seconds,
+                stale_ttl=self.settings.session_store_ttl)
         return self.default_store()
 
     def default_store(self) -> SessionStore:
@@ -93,8 +96,8 @@ class SessionAuth(Auth):
         record = SessionRecord(
             user_id, now, now, epoch, tuple(amr) if amr else None, now,
             context.get("ip"), agent[:MAX_AGENT] if agent else None)
-        expires_at = self.expires_at(record)
-        cutoffs = self.cutoffs(now)
+        expires_at = self.store_expires_at(record)
+        cutoffs = self.store_cutoffs(now)
         while True:
             session_id = str(uuid.uuid4())
             if self.store.create(session_id, record, expires_at, cutoffs):
@@ -145,6 +148,51 @@ class SessionAuth(Auth):
         """Return the expiry cut-offs at `now`: none."""
         return Cutoffs()
 
+    def store_expires_at(self, record: SessionRecord) -> datetime:
+        """Return when the store may drop `record` (naive UTC).
+
+        The session's own end (`expires_at`), or, where that is unlimited,
+        `SESSION_STORE_TTL` seconds after its last use: no session lives
+        forever in a store (account-security §8.3).
+        """
+        ends = self.expires_at(record)
+        if ends is not None:
+            return ends
+        seen = record.last_seen or record.created_at or clock.utcnow()
+        return seen + timedelta(seconds=self.settings.session_store_ttl)
+
+    def store_cutoffs(self, now: datetime) -> Cutoffs:
+        """Return the cut-offs by which stores purge sessions at `now`.
+
+        `cutoffs(now)`, or, where sessions never expire by rule, a last
+        use more than `SESSION_STORE_TTL` seconds ago (§8.3); the
+        contract's process dictionary keeps its own rule.
+        """
+        cutoffs = self.cutoffs(now)
+        if cutoffs or isinstance(self.store, MemorySessionStore):
+            return cutoffs
+        return Cutoffs(None, now - timedelta(
+            seconds=self.settings.session_store_ttl))
+
+    def _renew_store_ttl(self, session_id: str,
+                         record: Optional[SessionRecord]) -> None:
+        """Renew the store lifetime of a session used now, if it is due.
+
+        Only for sessions without an end of their own, in stores that
+        drop or purge them (not the contract's process dictionary); at
+        most once per `max(60 s, SESSION_STORE_TTL / 10)` (§8.3).
+        """
+        if record is None or self.expires_at(record) is not None \
+                or isinstance(self.store, MemorySessionStore):
+            return
+        now = clock.utcnow()
+        every = max(60, self.settings.session_store_ttl // 10)
+        seen = record.last_seen or record.created_at
+        if seen is not None and now - seen < timedelta(seconds=every):
+            return
+        used = dataclasses.replace(record, last_seen=now)
+        self.store.touch(session_id, now, self.store_expires_at(used))
+
     def current_user(self, request=None) -> TypeVar('User'):
         """Return the `User` named by the request's session cookie, or None.
 
@@ -180,8 +228,8 @@ class SessionAuth(Auth):
 
     def _mark_used(self, session_id: str,
                    record: Optional[SessionRecord]) -> None:
-        """Record a use of the session: nothing to do without idle timeout.
-        """
+        """Record a use of the session: renew its store lifetime if due."""
+        self._renew_store_ttl(session_id, record)
 
     def destroy_session(self, request=None) -> bool:
         """End the session named by the request's cookie (logout).
@@ -266,7 +314,7 @@ class SessionAuth(Auth):
 
     def purge_expired(self) -> int:
         """Delete every expired session; return how many were deleted."""
-        return self.store.purge(self.cutoffs(clock.utcnow()))
+        return self.store.purge(self.store_cutoffs(clock.utcnow()))
 
     def _on_credentials_changed(self, user: User) -> None:
         """End the sessions of `user` after its credentials changed."""

@@ -107,14 +107,17 @@ class SessionExpAuth(SessionAuth):
         to spare writes, so a session may end up to 5% early; the store
         only updates a session that still exists.
         """
-        if self.idle_timeout <= 0 or record is None:
+        if record is None:
+            return
+        if self.idle_timeout <= 0:
+            self._renew_store_ttl(session_id, record)
             return
         now = clock.utcnow()
         seen = record.last_seen or record.created_at
         if seen is not None and now - seen < self._touch_every:
             return
         used = dataclasses.replace(record, last_seen=now)
-        self.store.touch(session_id, now, self.expires_at(used))
+        self.store.touch(session_id, now, self.store_expires_at(used))
 
     def cookie_max_age(self) -> Optional[int]:
         """Return `session_duration` when sessions expire, else None."""

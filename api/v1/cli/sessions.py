@@ -76,7 +76,8 @@ def _delete_stored_sessions(auth: Any, settings: Settings,
     store = getattr(auth, "store", None)
     if store is None and settings.session_store_url:
         from api.v1.auth.stores.redis_store import RedisSessionStore
-        store = RedisSessionStore(settings.session_store_url)
+        store = RedisSessionStore(settings.session_store_url,
+                                  timeout=settings.store_timeout_seconds)
     if store is None or isinstance(store, MemorySessionStore):
         return 0
     return store.delete_user_sessions(user_id)

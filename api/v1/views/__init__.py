@@ -59,10 +59,14 @@ from api.v1.views.events import *  # noqa: E402,F401,F403
 from api.v1.views.mfa import *  # noqa: E402,F401,F403
 from api.v1.views.passkeys import *  # noqa: E402,F401,F403
 from api.v1.views.docs import *  # noqa: E402,F401,F403
-from models.store import StoreUnavailableError  # noqa: E402
+from api.v1.views.health import *  # noqa: E402,F401,F403
+from models.store import (StoreConfigError,  # noqa: E402
+                          StoreUnavailableError)
 from models.user import User  # noqa: E402
 
 try:
     User.load_from_file()
+except StoreConfigError:
+    raise
 except StoreUnavailableError as exc:
     logging.getLogger(__name__).warning("%s", exc)

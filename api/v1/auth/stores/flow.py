@@ -310,6 +310,7 @@ def make_flow_store(settings: Any, session_store: Any = None) -> FlowStore:
         from api.v1.auth.stores.redis_store import RedisSessionStore
         redis_store = (session_store
                        if isinstance(session_store, RedisSessionStore)
-                       else RedisSessionStore(url))
+                       else RedisSessionStore(
+                           url, timeout=settings.store_timeout_seconds))
         return RedisFlowStore(redis_store.client, redis_store._call)
     return RecordFlowStore()

@@ -22,14 +22,11 @@ per-user index), so they fit a single Redis or Sentinel, not Cluster.
 from datetime import datetime, timedelta
 from typing import Any, Callable, List, Optional, Tuple
 
-import redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from api.v1.auth.stores.base import (Cutoffs, SessionRecord, SessionStore,
                                      session_handle)
+from api.v1.auth.stores.redis_client import classify, make_redis
 from models import clock
-from models.store import StoreUnavailableError
+from models.store_health import breaker
 
 PREFIX = "sa:"
 _EPOCH = datetime(1970, 1, 1)
@@ -48,7 +45,8 @@ redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[8])
 local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 if top[2] == nil or top[2] == 'inf' then
-  redis.call('PERSIST', KEYS[2])
+  if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl + 1000)
+  else redis.call('PERSIST', KEYS[2]) end
 else
   redis.call('PEXPIRE', KEYS[2],
              math.max(1, tonumber(top[2]) - tonumber(ARGV[8]) + 1000))
@@ -126,17 +124,27 @@ class RedisSessionStore(SessionStore):
     """Session records in Redis, keyed by the SHA-256 of the session id.
 
     Connections come from redis-py's pool (it reconnects by itself, and
-    after a fork); a call that cannot reach Redis within two seconds
-    raises `StoreUnavailableError`, which the API answers with 503.
+    after a fork); a call that cannot reach Redis within `timeout`
+    seconds, or that Redis refuses for now (`READONLY`, `OOM`), raises
+    `StoreUnavailableError`, which the API answers with 503. Calls go
+    through the `sessions` breaker of `models.store_health`.
     """
 
-    def __init__(self, url: str, prefix: str = PREFIX) -> None:
-        """Connect lazily to the Redis of `url` (`redis://host:port/db`)."""
+    def __init__(self, url: str, prefix: str = PREFIX,
+                 timeout: float = 0.5, stale_ttl: int = 2592000) -> None:
+        """Connect lazily to the Redis of `url`.
+
+        `url` is `redis://host:port/db` or `redis+sentinel://host:port/
+        <service>` (see `redis_client`); `timeout` (seconds,
+        `STORE_TIMEOUT_SECONDS`) bounds each connect and command;
+        `stale_ttl` (seconds, `SESSION_STORE_TTL`) is the lifetime that
+        `purge` gives keys written without one. Raises `ValueError` for a
+        malformed URL.
+        """
         self.url = url
         self.prefix = prefix
-        self.client = redis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=2,
-            socket_connect_timeout=2, health_check_interval=30)
+        self.stale_ttl = stale_ttl
+        self.client = make_redis(url, timeout)
         self._create = self.client.register_script(_CREATE)
         self._touch = self.client.register_script(_TOUCH)
         self._delete = self.client.register_script(_DELETE)
@@ -153,12 +161,12 @@ class RedisSessionStore(SessionStore):
 
     @staticmethod
     def _call(work: Callable[[], Any]) -> Any:
-        """Run `work`; a lost Redis raises `StoreUnavailableError`."""
-        try:
-            return work()
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise StoreUnavailableError(
-                "the session store cannot be reached") from exc
+        """Run `work` through the `sessions` breaker; return its result.
+
+        Raises `StoreUnavailableError` when Redis cannot serve (see
+        `redis_client.classify`) or while the breaker is open.
+        """
+        return breaker("sessions").call(work, classify)
 
     @staticmethod
     def _ttl_ms(expires_at: Optional[datetime], now: datetime) -> int:
@@ -248,7 +256,25 @@ class RedisSessionStore(SessionStore):
             args=[self.prefix] + list(handles))))
 
     def purge(self, cutoffs: Cutoffs) -> int:
-        """Return 0: Redis drops expired sessions by itself."""
+        """Give a TTL to session keys written without one; return 0.
+
+        Redis drops expired sessions by itself; keys of an older version
+        that never expire (`TTL` -1) get `stale_ttl` seconds, so that no
+        session key lives forever (account-security §8.3). Found with
+        `SCAN`, so Redis is never blocked.
+        """
+        def work() -> int:
+            """Scan the session and index keys; arm the ones with no TTL.
+            """
+            fixed = 0
+            for pattern in (self.prefix + "s:*", self.prefix + "u:*"):
+                for name in self.client.scan_iter(match=pattern,
+                                                  count=500):
+                    if self.client.ttl(name) == -1:
+                        fixed += self.client.expire(name, self.stale_ttl,
+                                                    nx=True)
+            return fixed
+        self._call(work)
         return 0
 
     def ping(self) -> bool:
