@@ -181,8 +181,9 @@ def test_after_a_stale_write_the_next_read_shows_the_store(
     """A save refused as stale: the process reads what the store holds.
 
     Another process changes the user between this process's read and its
-    save. Defect caught: as above, the cached table kept after the
-    refusal (JSON files).
+    save. The JSON store re-reads its file before it writes, so even
+    without the defect above this one holds; it is kept as the guard of
+    the stale case.
     """
     user = create_user(first_name="Bob")
     mine = User.get(user.id)
