@@ -39,7 +39,7 @@ def key_of(session_id):
 
 
 def test_a_touch_after_another_process_deleted_the_session(redis_url,
-                                                          frozen_clock):
+                                                           frozen_clock):
     """The touch read the session, then another process logged it out.
 
     Defect caught: the touch script without its `EXISTS` check (it then
