@@ -17,8 +17,8 @@ STORES = [("session_auth", False), ("session_exp_auth", False),
           ("session_exp_auth", True)]
 
 
-@pytest.fixture(params=STORES, ids=lambda p: p[0] + ("-redis" if p[1]
-                                                      else ""))
+@pytest.fixture(params=STORES,
+                ids=lambda p: p[0] + ("-redis" if p[1] else ""))
 def app(request, make_app):
     """An app of each session auth type, on its own store or on Redis."""
     auth_type, in_redis = request.param
@@ -49,8 +49,8 @@ def test_the_listing_is_oldest_first(app, frozen_clock):
     assert [entry["current"] for entry in listed] == [False] * 5 + [True]
 
 
-def test_after_a_password_change_only_new_sessions_are_listed(app,
-                                                               workdir):
+def test_after_a_password_change_only_new_sessions_are_listed(
+        app, workdir):
     """Another process changes the password; old sessions leave the list.
 
     That process holds no session store of this app, so the old sessions
