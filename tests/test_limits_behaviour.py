@@ -5,6 +5,7 @@ tests give both a clock they move by hand (`limiter_clock`), so a window
 frees without waiting for it. Each test names the defect it was seen to
 catch (planted, run, restored).
 """
+import logging
 import math
 from types import SimpleNamespace
 
@@ -12,6 +13,7 @@ import limits.storage.memory
 import pytest
 
 from api.v1 import rate_limit
+from api.v1.auth.events import email_digest
 from conftest import basic_header, create_user, free_port, login
 
 ME = "/api/v1/users/me"
@@ -68,6 +70,50 @@ def test_a_check_while_the_limiters_storage_is_down_answers_503(
         response = login(client)
     assert response.status_code == 503
     assert response.get_json() == {"error": "Service unavailable"}
+    assert b"rate-limit" not in response.data
+
+
+def limited_events(caplog):
+    """Return the `limited` auth event lines logged so far."""
+    return [r.getMessage() for r in caplog.records
+            if r.name == "api.auth" and "event=limited" in r.getMessage()]
+
+
+@pytest.mark.parametrize("via", ["login", "basic"])
+def test_each_refusal_logs_one_limited_event(make_app, caplog, via):
+    """A 429 logs `limited` with the limit, the user, the way in, and a
+    digest of the email, never the email (spec §6.4).
+
+    Defect caught: `_refused` logging another event name or dropping a
+    field (mutmut's survivors before this test).
+    """
+    caplog.set_level(logging.INFO, logger="api.auth")
+    user = create_user()
+    auth_type = "session_auth" if via == "login" else "basic_auth"
+    app = make_app(auth_type, login_limit_per_account="1 per minute",
+                   basic_cache_seconds=0)
+    client = app.test_client()
+    for _ in range(2):
+        if via == "login":
+            wrong_login(client)
+        else:
+            client.get(ME, headers=WRONG)
+    assert limited_events(caplog) == [
+        "auth event=limited email={} limit=per_account user={} via={}"
+        .format(email_digest("bob@hbtn.io"), user.id, via)]
+    assert "bob@hbtn.io" not in caplog.text
+
+
+def test_the_account_wide_refusal_logs_its_limit(make_app, caplog):
+    """The account-wide limit names itself in its `limited` event."""
+    caplog.set_level(logging.INFO, logger="api.auth")
+    user = create_user()
+    app = make_app("session_auth", login_limit_account_wide="1 per hour")
+    client = app.test_client()
+    assert [wrong_login(client).status_code for _ in range(2)] == [401, 429]
+    assert limited_events(caplog) == [
+        "auth event=limited email={} limit=account_wide user={} via=login"
+        .format(email_digest("bob@hbtn.io"), user.id)]
 
 
 def test_a_429_spends_no_other_budget(make_app, limiter_clock):
