@@ -73,6 +73,50 @@ def test_a_check_while_the_limiters_storage_is_down_answers_503(
     assert b"rate-limit" not in response.data
 
 
+def test_the_cause_of_a_503_is_logged(make_app, caplog):
+    """The answer hides the cause; the log names it for the operator."""
+    create_user()
+    app = make_app("session_auth", ratelimit_storage_uri="redis://"
+                   "127.0.0.1:{}/0".format(free_port()))
+    assert login(app.test_client()).status_code == 503
+    assert "503: the rate-limit storage cannot be reached" in caplog.text
+
+
+def test_the_account_wide_budget_is_each_accounts_own(make_app):
+    """Failures against bob never spend amy's account-wide budget.
+
+    Defect caught: the account-wide counter keyed without the user id
+    (every account then shares one budget).
+    """
+    create_user()
+    create_user("amy@hbtn.io")
+    app = make_app("session_auth", login_limit_account_wide="2 per hour")
+    client = app.test_client()
+    assert [wrong_login(client).status_code for _ in range(3)] == \
+        [401, 401, 429]
+    assert wrong_login(client, "amy@hbtn.io").status_code == 401
+    assert login(client, "amy@hbtn.io").status_code == 200
+
+
+def test_account_names_are_keyed_by_the_secret_key():
+    """Counters name accounts by an HMAC under `SECRET_KEY`: another key
+    gives other names, and an email that is not valid UTF-8 text (a lone
+    surrogate, from a script) still gets one.
+
+    Defects caught: the secret key ignored, and the surrogates refused.
+    """
+    from api.v1.config import Settings
+    email = "bob@hbtn.io"
+    one = rate_limit.AttemptLimits(Settings(secret_key="k" * 32))
+    two = rate_limit.AttemptLimits(Settings(secret_key="j" * 32))
+    none = rate_limit.AttemptLimits(Settings())
+    assert len({one.account_name(email), two.account_name(email),
+                none.account_name(email)}) == 3
+    assert one.account_name("BOB@hbtn.io") == one.account_name(email)
+    odd = one.account_name("b\ud800b@hbtn.io")
+    assert len(odd) == 32 and odd != one.account_name("b@hbtn.io")
+
+
 def limited_events(caplog):
     """Return the `limited` auth event lines logged so far."""
     return [r.getMessage() for r in caplog.records
