@@ -148,6 +148,18 @@ def test_each_refusal_logs_one_limited_event(make_app, caplog, via):
     assert "bob@hbtn.io" not in caplog.text
 
 
+def test_the_per_address_refusal_logs_its_limit(make_app, caplog):
+    """Unknown emails from one address: `limit=per_address user=-`."""
+    caplog.set_level(logging.INFO, logger="api.auth")
+    app = make_app("session_auth", login_limit_per_address="1 per minute")
+    client = app.test_client()
+    assert [wrong_login(client, "x{}@hbtn.io".format(i)).status_code
+            for i in range(2)] == [404, 429]
+    assert limited_events(caplog) == [
+        "auth event=limited email={} limit=per_address user=- via=login"
+        .format(email_digest("x1@hbtn.io"))]
+
+
 def test_the_account_wide_refusal_logs_its_limit(make_app, caplog):
     """The account-wide limit names itself in its `limited` event."""
     caplog.set_level(logging.INFO, logger="api.auth")
