@@ -262,7 +262,14 @@ def run_script(script: str, cwd: Path, env: Optional[dict] = None,
 
 
 def server_env(extra: Optional[dict] = None) -> dict:
-    """Return a child environment that can import the repository."""
+    """Return a child environment that can import the repository.
+
+    Under mutmut (`bin/mutate`) the test is skipped: a child process
+    runs code mutmut cannot follow, so an in-process test of the same
+    behaviour must kill the mutants instead (docs/mutation.md).
+    """
+    if "MUTANT_UNDER_TEST" in os.environ:
+        pytest.skip("a child process: mutmut cannot reach its code")
     env = {k: v for k, v in os.environ.items()
            if k not in ("AUTH_TYPE", "SESSION_NAME", "SESSION_DURATION",
                         "SESSION_IDLE_TIMEOUT", "DATABASE_URL",
@@ -285,10 +292,50 @@ class Server:
         return self.log.read_text()
 
 
+def wait_until(condition, timeout: float = 30,
+               what: str = "the condition") -> None:
+    """Poll `condition()` until it is true; fail after `timeout` seconds.
+
+    A deadline, not a count of sleeps: on a loaded machine each poll may
+    take long, and only the time waited in total matters.
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.02
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after {} s waiting for {}"
+                                 .format(timeout, what))
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
+
+
+def wait_for_http(url: str, proc: Optional[subprocess.Popen] = None,
+                  timeout: float = 60, describe=lambda: "") -> None:
+    """Wait until `url` answers at all (any status); fail after `timeout` s.
+
+    Any request error (refused, reset, timed out while the server is
+    still importing) means "not yet". Fails at once, with
+    `describe()` (the server's output), when `proc` has exited.
+    """
+    def answers() -> bool:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError("server exited ({}): {}".format(
+                proc.returncode, describe()))
+        try:
+            requests.get(url, timeout=5)
+        except requests.RequestException:
+            return False
+        return True
+    try:
+        wait_until(answers, timeout, url)
+    except AssertionError as exc:
+        raise AssertionError("{}: {}".format(exc, describe())) from None
+
+
 @contextmanager
 def live_server(argv, cwd: Path, env: Optional[dict] = None,
                 probe: str = "/api/v1/status",
-                timeout: float = 30) -> Iterator[Server]:
+                timeout: float = 60) -> Iterator[Server]:
     """Start a server process on 127.0.0.1 and a free port; stop it after.
 
     Yields a `Server` once `probe` answers. Output goes to a file beside
@@ -305,17 +352,8 @@ def live_server(argv, cwd: Path, env: Optional[dict] = None,
                                 stderr=subprocess.STDOUT)
     server = Server("http://127.0.0.1:{}".format(port), log)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError("server exited: " + server.output())
-            try:
-                requests.get(server.url + probe, timeout=1)
-                break
-            except requests.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise AssertionError("server did not start")
-                time.sleep(0.05)
+        wait_for_http(server.url + probe, proc, timeout,
+                      describe=server.output)
         yield server
     finally:
         proc.terminate()

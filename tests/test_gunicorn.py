@@ -95,7 +95,7 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10,
 
 @contextmanager
 def gunicorn(cwd: Path, workers: int, env: Optional[dict] = None,
-             extra: Sequence[str] = (), timeout: float = 30,
+             extra: Sequence[str] = (), timeout: float = 60,
              launcher: Sequence[str] = (str(GUNICORN),)
              ) -> Iterator[Gunicorn]:
     """Run gunicorn with the repository's config in `cwd`; stop it after.
@@ -125,9 +125,9 @@ def gunicorn(cwd: Path, workers: int, env: Optional[dict] = None,
                     proc.returncode, server.stderr()))
             try:
                 if requests.get(server.url + "/api/v1/status",
-                                timeout=2).status_code == 200:
+                                timeout=5).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 pass
             if time.monotonic() > deadline:
                 raise AssertionError("gunicorn did not answer: "
@@ -322,7 +322,7 @@ def test_command_line_flags_override_the_config(workdir):
             ["http://127.0.0.1:{}".format(port)]
         wait_for(lambda: server.stderr().count("Booting worker") == 2,
                  what="2 workers to boot")
-        time.sleep(0.5)
+        wait_for(lambda: len(server.workers()) == 2, what="2 children")
         workers = server.workers()
         assert len(workers) == 2
         assert sorted(int(pid) for pid in re.findall(

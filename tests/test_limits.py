@@ -6,7 +6,6 @@ counters can live in Redis, shared by every worker; Basic credentials are
 limited like logins; a lockout never reaches the owner's own address.
 """
 import subprocess
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -14,7 +13,7 @@ import requests
 
 from api.v1.config import Settings, load_settings
 from conftest import (REPO, api_server, basic_header, create_user,
-                      free_port, server_env)
+                      free_port, server_env, wait_for_http)
 
 LOGIN = "/api/v1/auth_session/login"
 TOO_MANY = {"error": "Too many requests"}
@@ -133,12 +132,7 @@ def test_counters_shared_in_redis_hold_across_four_workers(workdir,
         cwd=workdir, env=env, stdout=log, stderr=log)
     url = "http://127.0.0.1:{}".format(port)
     try:
-        for _ in range(200):
-            try:
-                requests.get(url + "/api/v1/status", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.05)
+        wait_for_http(url + "/api/v1/status", proc, 120)
         statuses = [guess(url).status_code for _ in range(40)]
     finally:
         proc.terminate()

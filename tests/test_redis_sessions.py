@@ -4,7 +4,6 @@ import logging
 import os
 import shutil
 import subprocess
-import time
 
 import pytest
 import redis
@@ -15,7 +14,7 @@ from api.v1.auth.session_exp_auth import SessionExpAuth
 from api.v1.auth.stores.redis_store import RedisSessionStore
 from api.v1.config import Settings
 from conftest import (SESSION_TYPES, api_server, create_user, free_port,
-                      login, session_id_of)
+                      login, session_id_of, wait_until)
 
 ME = "/api/v1/users/me"
 
@@ -185,14 +184,19 @@ def test_redis_down_answers_503_then_recovers(workdir):
              "--save", "", "--appendonly", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis.from_url(url)
-        for _ in range(100):
+
+        def pongs():
             try:
-                client.ping()
-                return proc
+                return client.ping()
             except redis.ConnectionError:
-                time.sleep(0.05)
-        proc.terminate()
-        raise AssertionError("redis-server did not start")
+                return False
+        try:
+            wait_until(pongs, 30, "redis-server to start")
+        except AssertionError:
+            proc.terminate()
+            proc.wait()
+            raise
+        return proc
 
     def stop(proc):
         proc.terminate()

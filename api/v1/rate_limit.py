@@ -304,7 +304,14 @@ class AttemptLimits:
 
     def reset(self) -> None:
         """Forget every count: the `limits` storage and the account-wide
-        counters of the flow store."""
-        self.storage.reset()
+        counters of the flow store.
+
+        Raises `StoreUnavailableError` when either cannot be reached.
+        """
+        try:
+            self.storage.reset()
+        except StorageError as exc:
+            raise StoreUnavailableError(
+                "the rate-limit storage cannot be reached") from exc
         if self.flows is not None:
             self.flows.clear(ACCOUNT_WIDE)
