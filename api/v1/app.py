@@ -113,11 +113,13 @@ def _prepare_stores(settings: Settings, auth: Optional[object]) -> None:
     warning (requests answer 503 until it is back).
     """
     from api.v1.auth.stores.records import RecordSessionStore
-    from models import base
+    from models import base, row_cache
     from models.user import User
     from models.user_session import UserSession
 
     base.use_database(settings.database_url, settings.database_pool_size)
+    row_cache.attach(base.get_store(), settings.listen_url,
+                     settings.read_cache_size)
     try:
         User.load_from_file()
         if isinstance(getattr(auth, "store", None), RecordSessionStore):

@@ -59,7 +59,8 @@ class SessionAuth(Auth):
         url = self.settings.session_store_url
         if url:
             from api.v1.auth.stores.redis_store import RedisSessionStore
-            return RedisSessionStore(url)
+            return RedisSessionStore(
+                url, cache_size=self.settings.read_cache_size)
         return self.default_store()
 
     def default_store(self) -> SessionStore:

@@ -18,6 +18,10 @@ Every change is one Lua script, so it is atomic; a touch only updates a
 session that still exists and never brings a deleted one back. Nothing
 relies on keyspace notifications. The scripts name keys they build (the
 per-user index), so they fit a single Redis or Sentinel, not Cluster.
+
+With `cache_size` > 0 (`READ_CACHE_SIZE`), session lookups are served
+from process memory under Redis client-side tracking (`redis_tracking`),
+which Redis keeps true by invalidation push messages.
 """
 from datetime import datetime, timedelta
 from typing import Any, Callable, List, Optional, Tuple
@@ -28,6 +32,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api.v1.auth.stores.base import (Cutoffs, SessionRecord, SessionStore,
                                      session_handle)
+from api.v1.auth.stores.redis_tracking import TrackedReads
 from models import clock
 from models.store import StoreUnavailableError
 
@@ -124,9 +129,17 @@ class RedisSessionStore(SessionStore):
     raises `StoreUnavailableError`, which the API answers with 503.
     """
 
-    def __init__(self, url: str, prefix: str = PREFIX) -> None:
-        """Connect lazily to the Redis of `url` (`redis://host:port/db`)."""
+    def __init__(self, url: str, prefix: str = PREFIX,
+                 cache_size: int = 0) -> None:
+        """Connect lazily to the Redis of `url` (`redis://host:port/db`).
+
+        `cache_size` > 0 caches up to that many sessions in this process
+        under client-side tracking; 0 reads Redis at every lookup.
+        """
         self.url = url
+        self.tracked: Optional[TrackedReads] = None
+        if cache_size > 0:
+            self.tracked = TrackedReads(url, cache_size)
         self.prefix = prefix
         self.client = redis.Redis.from_url(
             url, decode_responses=True, socket_timeout=2,
@@ -163,8 +176,17 @@ class RedisSessionStore(SessionStore):
     def get(self, session_id: str) -> Optional[SessionRecord]:
         """Return the record of `session_id` (one HMGET), or None."""
         key = self._session_key(session_handle(session_id))
+        if self.tracked is not None:
+            values = self.tracked.hmget(key, FIELDS)
+            if values is not None:
+                return _from_hash(values)
         return _from_hash(self._call(
             lambda: self.client.hmget(key, *FIELDS)))
+
+    def _evict(self, handles: List[str]) -> None:
+        """Drop the cached sessions `handles`, which this process changes."""
+        if self.tracked is not None:
+            self.tracked.evict([self._session_key(h) for h in handles])
 
     def create(self, session_id: str, record: SessionRecord,
                expires_at: Optional[datetime] = None,
@@ -196,11 +218,13 @@ class RedisSessionStore(SessionStore):
         keys = [self._session_key(handle), self._index_key(record.user_id)]
         args = [handle, str(_ms(last_seen)),
                 str(self._ttl_ms(expires_at, clock.utcnow())), score]
+        self._evict([handle])
         return bool(self._call(lambda: self._touch(keys=keys, args=args)))
 
     def delete(self, session_id: str) -> bool:
         """Delete the session and its index entry (one script)."""
         handle = session_handle(session_id)
+        self._evict([handle])
         return bool(self._call(lambda: self._delete(
             keys=[self._session_key(handle)], args=[self.prefix, handle])))
 
@@ -230,6 +254,7 @@ class RedisSessionStore(SessionStore):
         """Delete the user's sessions named by `handles` (one script)."""
         if not handles:
             return 0
+        self._evict(list(handles))
         return int(self._call(lambda: self._delete_handles(
             keys=[self._index_key(user_id)],
             args=[self.prefix] + list(handles))))
