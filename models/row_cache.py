@@ -11,8 +11,9 @@ proxy such as PgBouncer cannot hold a `LISTEN`).
 
 Rules, in the order they protect correctness:
 
-* before any cached row is used, the notifications already on the
-  listening socket are read (a non-blocking `recv`) and applied;
+* before any cached row is used, an empty query makes a round trip on the
+  listening connection, and the notifications that come back ahead of its
+  answer (those of every transaction committed before) are applied;
 * only rows that exist are cached, keyed by their id or by a unique value
   (an email, a session id): an INSERT can therefore make no cached answer
   wrong, and the triggers need not fire on it;
@@ -178,11 +179,17 @@ class RowCache:
                 pass
 
     def drain(self) -> bool:
-        """Apply every notification received so far; return True if live.
+        """Apply every change committed so far; return True if live.
 
-        Reads what the listening socket holds without waiting (libpq's
-        `PQconsumeInput`). Returns False, with the cache flushed, when
-        there is no listening connection (lost, or not yet back).
+        One round trip on the listening connection (an empty query, about
+        10 µs on loopback): PostgreSQL sends a listener the notifications
+        of every transaction committed before a query arrives ahead of
+        that query's answer, so when it returns, every change committed
+        before this call has been applied. (Only reading what the socket
+        already holds is not enough: the listening backend must first be
+        scheduled, which took up to tens of milliseconds on a loaded
+        machine.) Returns False, with the cache flushed, when there is no
+        listening connection (lost, or not yet back).
         """
         with self._lock:
             listener = self._listener
@@ -191,8 +198,9 @@ class RowCache:
             from psycopg import pq
             pgconn = listener.pgconn
             try:
-                pgconn.consume_input()
-                if pgconn.status != pq.ConnStatus.OK:
+                result = pgconn.exec_(b"")
+                if pgconn.status != pq.ConnStatus.OK or result.status \
+                        != pq.ExecStatus.EMPTY_QUERY:
                     raise ConnectionError("listener lost")
                 while True:
                     notice = pgconn.notifies()
