@@ -13,7 +13,8 @@ Rules, in the order they protect correctness:
 
 * before any cached row is used, an empty query makes a round trip on the
   listening connection, and the notifications that come back ahead of its
-  answer (those of every transaction committed before) are applied;
+  answer (those of every transaction committed before) are applied, once
+  per request;
 * only rows that exist are cached, keyed by their id or by a unique value
   (an email, a session id): an INSERT can therefore make no cached answer
   wrong, and the triggers need not fire on it;
@@ -53,6 +54,23 @@ Record = Dict[str, Any]
 _Key = Tuple[str, Any]
 _caches: "weakref.WeakSet[RowCache]" = weakref.WeakSet()
 _orphans: List[Any] = []
+_request = threading.local()
+"""Per thread: `synced`, the caches that made their round trip in the
+current request (None outside a request: then every lookup makes one)."""
+
+
+def begin_request() -> None:
+    """Start a request on this thread: its first lookup will sync.
+
+    Registered as a Flask `before_request` hook, ahead of the
+    authentication guard. Returns None.
+    """
+    _request.synced = set()
+
+
+def end_request(exc: Optional[BaseException] = None) -> None:
+    """End the request of this thread (a Flask `teardown_request` hook)."""
+    _request.synced = None
 
 
 def _after_fork() -> None:
@@ -181,15 +199,17 @@ class RowCache:
     def drain(self) -> bool:
         """Apply every change committed so far; return True if live.
 
-        One round trip on the listening connection (an empty query, about
-        10 µs on loopback): PostgreSQL sends a listener the notifications
-        of every transaction committed before a query arrives ahead of
-        that query's answer, so when it returns, every change committed
-        before this call has been applied. (Only reading what the socket
-        already holds is not enough: the listening backend must first be
-        scheduled, which took up to tens of milliseconds on a loaded
-        machine.) Returns False, with the cache flushed, when there is no
-        listening connection (lost, or not yet back).
+        One round trip on the listening connection (an empty query):
+        PostgreSQL sends a listener the notifications of every transaction
+        committed before a query arrives ahead of that query's answer, so
+        when it returns, every change committed before this call has been
+        applied. Only reading what the socket already holds is not enough:
+        the listening backend must first be scheduled, which took tens of
+        milliseconds on a loaded machine. Within one request (see
+        `begin_request`) the round trip is made once; later lookups only
+        read what has arrived since. Returns False, with the cache
+        flushed, when there is no listening connection (lost, or not yet
+        back).
         """
         with self._lock:
             listener = self._listener
@@ -197,10 +217,17 @@ class RowCache:
                 return self._connect()
             from psycopg import pq
             pgconn = listener.pgconn
+            synced = getattr(_request, "synced", None)
             try:
-                result = pgconn.exec_(b"")
-                if pgconn.status != pq.ConnStatus.OK or result.status \
-                        != pq.ExecStatus.EMPTY_QUERY:
+                if synced is not None and self in synced:
+                    pgconn.consume_input()
+                else:
+                    result = pgconn.exec_(b"")
+                    if result.status != pq.ExecStatus.EMPTY_QUERY:
+                        raise ConnectionError("listener lost")
+                    if synced is not None:
+                        synced.add(self)
+                if pgconn.status != pq.ConnStatus.OK:
                     raise ConnectionError("listener lost")
                 while True:
                     notice = pgconn.notifies()

@@ -144,6 +144,7 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     from api.v1.cli import register_commands
     from api.v1.rate_limit import AttemptLimits
     from api.v1.views import app_views
+    from models import row_cache
 
     settings = settings if settings is not None else load_settings()
     app = Flask(__name__)
@@ -167,6 +168,9 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     app.register_error_handler(StoreUnavailableError, _store_unavailable)
     app.register_error_handler(RecordMissingError, _error_handler(404))
     app.register_error_handler(RecordConflictError, _error_handler(409))
+
+    app.before_request(row_cache.begin_request)
+    app.teardown_request(row_cache.end_request)
 
     @app.before_request
     def guard() -> Optional[Tuple[Response, int]]:
