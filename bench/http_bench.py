@@ -64,6 +64,7 @@ SQLITE_URL = "sqlite:///{workdir}/bench.db"
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/{pg_database}"
 REDIS_URL = "redis://127.0.0.1:6379/{redis_db}"
 NO_CACHE = {"READ_CACHE_SIZE": "0"}
+LOOSE = {"READ_CACHE_STRICT": "0"}
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,19 @@ SCENARIOS: Tuple[Scenario, ...] = (
                                           "DATABASE_URL": POSTGRES_URL,
                                           **NO_CACHE}, "basic",
              label="basic_auth warm, PostgreSQL users, no read cache"),
+    # READ_CACHE_STRICT=0: no round trip on the listener per request.
+    Scenario("db_postgresql_loose", {**SESSION_DB, **LOOSE,
+                                     "DATABASE_URL": POSTGRES_URL},
+             label="session_db_auth, PostgreSQL, READ_CACHE_STRICT=0"),
+    Scenario("postgresql_redis_loose", {**SESSION_DB, **LOOSE,
+                                        "DATABASE_URL": POSTGRES_URL,
+                                        "SESSION_STORE_URL": REDIS_URL},
+             label="session_db_auth, PostgreSQL + Redis sessions, "
+                   "READ_CACHE_STRICT=0"),
+    Scenario("basic_postgresql_loose", {"AUTH_TYPE": "basic_auth",
+                                        "DATABASE_URL": POSTGRES_URL,
+                                        **LOOSE}, "basic",
+             label="basic_auth warm, PostgreSQL users, READ_CACHE_STRICT=0"),
     Scenario("anchor", app="anchor",
              label="Flask-Login + Flask-Session (Redis)"),
 )

@@ -113,11 +113,16 @@ class RowCache:
     every method holds one lock, and reading the socket is part of it.
     """
 
-    def __init__(self, listen_url: str, size: int,
+    def __init__(self, listen_url: str, size: int, strict: bool = True,
                  retry_seconds: float = RETRY_SECONDS) -> None:
-        """Create an empty cache; nothing connects until the first lookup."""
+        """Create an empty cache; nothing connects until the first lookup.
+
+        `strict` False skips the round trip of `drain` (only what has
+        reached the socket is applied: `READ_CACHE_STRICT=0`).
+        """
         self.listen_url = listen_url
         self.size = size
+        self.strict = strict
         self.retry_seconds = retry_seconds
         self._entries: "OrderedDict[_Key, List[Record]]" = OrderedDict()
         self._by_row: Dict[Tuple[str, str], Set[_Key]] = {}
@@ -207,7 +212,8 @@ class RowCache:
         the listening backend must first be scheduled, which took tens of
         milliseconds on a loaded machine. Within one request (see
         `begin_request`) the round trip is made once; later lookups only
-        read what has arrived since. Returns False, with the cache
+        read what has arrived since, and so do all lookups when `strict`
+        is False. Returns False, with the cache
         flushed, when there is no listening connection (lost, or not yet
         back).
         """
@@ -219,7 +225,8 @@ class RowCache:
             pgconn = listener.pgconn
             synced = getattr(_request, "synced", None)
             try:
-                if synced is not None and self in synced:
+                if not self.strict or (
+                        synced is not None and self in synced):
                     pgconn.consume_input()
                 else:
                     result = pgconn.exec_(b"")
@@ -338,12 +345,14 @@ def find_key(kind: str, attributes: Record) -> Optional[Any]:
     return tuple(sorted(attributes.items()))
 
 
-def attach(store: Any, listen_url: Optional[str], size: int) -> None:
+def attach(store: Any, listen_url: Optional[str], size: int,
+           strict: bool = True) -> None:
     """Give a PostgreSQL `store` a row cache (or take it away).
 
     `listen_url` is `Settings.listen_url`; `size` is `READ_CACHE_SIZE`
-    (0 turns caching off). Other stores (SQLite, the JSON files) are left
-    alone. A cache already attached with the same URL and size is kept.
+    (0 turns caching off); `strict` is `READ_CACHE_STRICT`. Other stores
+    (SQLite, the JSON files) are left alone. A cache already attached with
+    the same settings is kept.
     """
     engine = getattr(store, "engine", None)
     if engine is None or engine.dialect.name != "postgresql":
@@ -356,8 +365,8 @@ def attach(store: Any, listen_url: Optional[str], size: int) -> None:
         return
     url = libpq_url(listen_url)
     if current is not None and current.listen_url == url \
-            and current.size == size:
+            and current.size == size and current.strict == strict:
         return
     if current is not None:
         current.close()
-    store.row_cache = RowCache(url, size)
+    store.row_cache = RowCache(url, size, strict)

@@ -119,7 +119,7 @@ def _prepare_stores(settings: Settings, auth: Optional[object]) -> None:
 
     base.use_database(settings.database_url, settings.database_pool_size)
     row_cache.attach(base.get_store(), settings.listen_url,
-                     settings.read_cache_size)
+                     settings.read_cache_size, settings.read_cache_strict)
     try:
         User.load_from_file()
         if isinstance(getattr(auth, "store", None), RecordSessionStore):
