@@ -259,3 +259,19 @@ def test_a_write_through_the_pool_evicts_at_once(redis_url):
     assert store.delete("sid")
     assert store.get("sid") is None
     store.tracked.close()
+
+
+@pg
+def test_loose_mode_applies_what_has_reached_the_socket(make_app, database):
+    """READ_CACHE_STRICT=0: no round trip; delivered changes still count."""
+    import select
+    app = make_app("session_db_auth", session_duration=3600,
+                   read_cache_strict=False)
+    cache = base.get_store().row_cache
+    assert cache is not None and not cache.strict
+    client, _ = logged_in(app)
+    assert answer(client)[0] == 200
+    assert answer(client)[0] == 200
+    psql(database, "UPDATE users SET first_name = 'Robert'")
+    assert select.select([cache._listener.pgconn.socket], [], [], 5)[0]
+    assert answer(client)[1]["first_name"] == "Robert"
