@@ -23,9 +23,9 @@ from typing import (Any, Callable, ContextManager, Dict, Iterator, List,
                     Optional, Sequence, Tuple)
 
 import orjson
-from sqlalchemy import (Boolean, Column, DateTime, Integer, MetaData, String,
-                        Table, Text, bindparam, create_engine, event, func,
-                        or_, select)
+from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Integer,
+                        MetaData, String, Table, Text, bindparam,
+                        create_engine, event, func, or_, select)
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import (DBAPIError, IntegrityError, InterfaceError,
                             OperationalError)
@@ -90,6 +90,22 @@ flow_state = Table(
     Column("extra", Text),
 )
 
+# A WebAuthn signature counter is an unsigned 32-bit number: BigInteger.
+passkeys = Table(
+    "passkeys", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(255), nullable=False, unique=True),
+    Column("user_id", Text),
+    Column("credential_id", Text),
+    Column("public_key", Text),
+    Column("sign_count", BigInteger),
+    Column("name", Text),
+    Column("last_used_at", DateTime),
+    Column("created_at", DateTime),
+    Column("updated_at", DateTime),
+    Column("extra", Text),
+)
+
 
 @dataclass(frozen=True)
 class _Mapping:
@@ -123,8 +139,15 @@ KINDS = {
         "expires_at": "expires_at", "created_at": "created_at",
         "updated_at": "updated_at",
     }),
+    "Passkey": _Mapping(passkeys, {
+        "id": "id", "user_id": "user_id", "credential_id": "credential_id",
+        "public_key": "public_key", "sign_count": "sign_count",
+        "name": "name", "last_used_at": "last_used_at",
+        "created_at": "created_at", "updated_at": "updated_at",
+    }),
 }
-_PYTHON_TYPES = {Text: str, String: str, Integer: int, Boolean: bool}
+_PYTHON_TYPES = {Text: str, String: str, Integer: int, BigInteger: int,
+                 Boolean: bool}
 _stores: "weakref.WeakSet[SqlRecordStore]" = weakref.WeakSet()
 
 

@@ -95,16 +95,19 @@ class User(Base):
     def password(self, pwd: str) -> None:
         """Store an argon2id hash of `pwd`, or None if `pwd` is not a str.
 
-        It also moves the credential epoch on, so once this user is saved
-        every session of the user ends at its next request, in every
-        process (OWASP Session Management Cheat Sheet: renew or end
-        sessions on credential change).
+        Replacing a password also moves the credential epoch on, so once
+        this user is saved every session of the user ends at its next
+        request, in every process (OWASP Session Management Cheat Sheet:
+        renew or end sessions on credential change). The first password
+        leaves the epoch at 0, where sessions that recorded no epoch are.
         """
+        replacing = self._password is not None
         if pwd is None or type(pwd) is not str:
             self._password = None
         else:
             self._password = passwords.hash_password(pwd)
-        self._move_epoch()
+        if replacing:
+            self._move_epoch()
 
     def revoke_sessions(self) -> None:
         """End every session of this user ("log out everywhere"), and save.

@@ -29,8 +29,13 @@ AUTH_CLASSES = {
 }
 EXCLUDED_PATHS = ['/api/v1/status/', '/api/v1/unauthorized/',
                   '/api/v1/forbidden/', '/api/v1/auth_session/login/']
-PUBLIC_PATHS = EXCLUDED_PATHS + ['/api/v1/openapi.json/', '/api/v1/docs*']
-"""The contract's excluded paths, plus the API's own description."""
+PUBLIC_PATHS = EXCLUDED_PATHS + ['/api/v1/openapi.json/', '/api/v1/docs*',
+                                 '/api/v1/auth_session/passkeys/login/',
+                                 '/api/v1/auth_session/passkeys/login/'
+                                 'options/', '/account*']
+"""The contract's excluded paths, the API's own description, the
+passkey login steps (account-security §5.2, open) and the account page,
+which signs in through the API."""
 UNSAFE_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 ERROR_BODIES = {
     400: {"error": "Bad request"},
@@ -140,18 +145,34 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     # Imported here, not at the top: importing the views loads
     # .db_User.json, and a corrupt file must surface as a StoreError from
     # this call so that `python3 -m api.v1.app` can stop with one line.
-    from api.v1.auth.stores.flow import make_flow_store
     from api.v1.cli import register_commands
-    from api.v1.rate_limit import AttemptLimits
+    from api.v1.account import account_page
     from api.v1.views import app_views
-    from models import row_cache
 
     settings = settings if settings is not None else load_settings()
     app = Flask(__name__)
     app.json = OrjsonProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     app.register_blueprint(app_views)
+    app.register_blueprint(account_page)
     CORS(app, resources={r"/api/v1/*": {"origins": "*"}})
+    auth = _attach_services(app, settings)
+    _register_error_handlers(app)
+    _register_hooks(app, settings, auth)
+    register_commands(app, auth, settings)
+    return app
+
+
+def _attach_services(app: Flask, settings: Settings) -> Optional[object]:
+    """Build the auth, the stores and the limits; keep them in `app`.
+
+    They go to `app.extensions` under the names of `api.v1.config`, and
+    the auth instance (returned, None without auth) gets the limits and
+    the flow store. Raises `StoreError` when a store file is corrupt.
+    """
+    from api.v1.auth.stores.flow import make_flow_store
+    from api.v1.rate_limit import AttemptLimits
+
     auth = make_auth(settings)
     _prepare_stores(settings, auth)
     flows = make_flow_store(settings, getattr(auth, "store", None))
@@ -163,11 +184,30 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     app.extensions[SETTINGS_EXTENSION] = settings
     app.extensions[LIMITER_EXTENSION] = limits
     app.extensions[FLOW_EXTENSION] = flows
+    return auth
+
+
+def _register_error_handlers(app: Flask) -> None:
+    """Answer every error with the API's JSON body (`ERROR_BODIES`).
+
+    A store that is down answers 503, a record that vanished 404 and a
+    stale write 409.
+    """
     for status in ERROR_BODIES:
         app.register_error_handler(status, _error_handler(status))
     app.register_error_handler(StoreUnavailableError, _store_unavailable)
     app.register_error_handler(RecordMissingError, _error_handler(404))
     app.register_error_handler(RecordConflictError, _error_handler(409))
+
+
+def _register_hooks(app: Flask, settings: Settings,
+                    auth: Optional[object]) -> None:
+    """Add the request guard and the `Cache-Control` answer header.
+
+    The read caches' request hooks come first, so that the guard's
+    lookups make the round trip of `models.row_cache.begin_request`.
+    """
+    from models import row_cache
 
     app.before_request(row_cache.begin_request)
     app.teardown_request(row_cache.end_request)
@@ -200,9 +240,6 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
         """Keep API answers, which may hold user data, out of caches."""
         response.headers["Cache-Control"] = "no-store"
         return response
-
-    register_commands(app, auth, settings)
-    return app
 
 
 def _store_unavailable(error: StoreUnavailableError) -> Tuple[Response, int]:

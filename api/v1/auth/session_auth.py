@@ -166,8 +166,7 @@ class SessionAuth(Auth):
         if user is None:
             log_event("session_refused", reason="user_gone", user=user_id)
             return None
-        if record is not None and record.epoch is not None \
-                and record.epoch != user.auth_epoch:
+        if _epoch(record) != user.auth_epoch:
             log_event("session_revoked", user=user_id)
             return None
         self._mark_used(session_id, record)
@@ -210,8 +209,7 @@ class SessionAuth(Auth):
         sessions = [(handle, record) for handle, record
                     in self.store.sessions_of(user.id)
                     if not self.is_expired(record, now)
-                    and (record.epoch is None
-                         or record.epoch == user.auth_epoch)]
+                    and _epoch(record) == user.auth_epoch]
         return sorted(sessions, key=lambda item: (
             item[1].created_at or now, item[0]))
 
@@ -301,6 +299,19 @@ class SessionAuth(Auth):
         """
         return {"path": "/", "secure": self.settings.session_cookie_secure,
                 "httponly": True, "samesite": "Lax"}
+
+
+def _epoch(record: Optional[SessionRecord]) -> int:
+    """Return the credential epoch of `record`, 0 when none was recorded.
+
+    A session written before epochs existed (or copied by `import-json`,
+    or put in the contract's dictionary by a script) is of epoch 0, so a
+    password change or a revocation, which moves the user's epoch past 0,
+    ends it too (spec account-security §1.3).
+    """
+    if record is None or record.epoch is None:
+        return 0
+    return record.epoch
 
 
 def _usable(session_id: object) -> bool:

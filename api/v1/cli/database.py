@@ -12,7 +12,7 @@ from models.store import (DuplicateRecordError, Insert, JsonFileStore,
                           RecordStore, read_json_records, write_atomically)
 from models.user import User
 
-KINDS = ("User", "UserSession")
+KINDS = ("User", "UserSession", "Passkey")
 IMPORT_BATCH = 1000
 
 
@@ -22,6 +22,12 @@ def register(cli: AppGroup, auth: Any, settings: Settings) -> None:
     They are `db-upgrade`, `import-json`, `export-json` and
     `upgrade-legacy-hashes`.
     """
+    _add_maintenance(cli)
+    _add_transfers(cli)
+
+
+def _add_maintenance(cli: AppGroup) -> None:
+    """Add `upgrade-legacy-hashes` and `db-upgrade`."""
 
     @cli.command("upgrade-legacy-hashes")
     def upgrade_legacy_hashes() -> None:
@@ -50,9 +56,14 @@ def register(cli: AppGroup, auth: Any, settings: Settings) -> None:
         click.echo("database at revision {} (newest {})".format(
             current, head))
 
+
+def _add_transfers(cli: AppGroup) -> None:
+    """Add `import-json` and `export-json` (JSON files and DATABASE_URL)."""
+
     @cli.command("import-json")
     def import_json() -> None:
-        """Copy .db_User.json and .db_UserSession.json into DATABASE_URL.
+        """Copy .db_User.json, .db_UserSession.json and .db_Passkey.json
+        into DATABASE_URL.
 
         Records whose id is already in the database are skipped, so a
         second run adds nothing; a user whose email is taken by another
@@ -67,7 +78,8 @@ def register(cli: AppGroup, auth: Any, settings: Settings) -> None:
     @click.option("--force", is_flag=True,
                   help="Replace .db_*.json files that exist.")
     def export_json(force: bool) -> None:
-        """Write the users and sessions of DATABASE_URL to .db_*.json."""
+        """Write the users, sessions and passkeys of DATABASE_URL to
+        .db_*.json."""
         store = _database()
         for kind in KINDS:
             path = JsonFileStore.path(kind)

@@ -21,6 +21,13 @@ def register(cli: AppGroup, auth: Any, settings: Settings) -> None:
     They are `create-user`, `set-password`, `delete-user`, `grant-admin`
     and `revoke-admin`.
     """
+    _add_create_user(cli, settings)
+    _add_set_password(cli, settings)
+    _add_removal_and_flags(cli)
+
+
+def _add_create_user(cli: AppGroup, settings: Settings) -> None:
+    """Add `create-user`, which applies the account policy of `settings`."""
 
     @cli.command("create-user")
     @click.argument("email")
@@ -53,6 +60,10 @@ def register(cli: AppGroup, auth: Any, settings: Settings) -> None:
                 "email already registered: {}".format(email))
         click.echo("created user {}".format(user.id))
 
+
+def _add_set_password(cli: AppGroup, settings: Settings) -> None:
+    """Add `set-password`, which applies the account policy of `settings`."""
+
     @cli.command("set-password")
     @click.argument("email")
     @click.option("--password-stdin", is_flag=True,
@@ -70,6 +81,10 @@ def register(cli: AppGroup, auth: Any, settings: Settings) -> None:
             raise click.ClickException(_refusal(exc))
         click.echo("password set for {}; its sessions are ended".format(
             user.id))
+
+
+def _add_removal_and_flags(cli: AppGroup) -> None:
+    """Add `delete-user`, `grant-admin` and `revoke-admin`."""
 
     @cli.command("delete-user")
     @click.argument("email")

@@ -55,6 +55,7 @@ from api.v1.views.index import *  # noqa: E402,F401,F403
 from api.v1.views.users import *  # noqa: E402,F401,F403
 from api.v1.views.password import *  # noqa: E402,F401,F403
 from api.v1.views.session_auth import *  # noqa: E402,F401,F403
+from api.v1.views.passkeys import *  # noqa: E402,F401,F403
 from api.v1.views.docs import *  # noqa: E402,F401,F403
 from models.store import StoreUnavailableError  # noqa: E402
 from models.user import User  # noqa: E402
