@@ -10,12 +10,12 @@ nothing: only rows that exist are cached. PostgreSQL only; SQLite is not
 cached and gets nothing.
 
 Revision ID: 0006_change_notify
-Revises: 0002
+Revises: 0005_passkeys
 """
 from alembic import op
 
 revision = "0006_change_notify"
-down_revision = "0002"
+down_revision = "0005_passkeys"
 branch_labels = None
 depends_on = None
 
