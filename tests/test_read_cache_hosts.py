@@ -173,6 +173,7 @@ def test_a_thousand_requests_see_no_stale_answer(hosts):
         url = hosts.b if number % 3 else hosts.a
         status, body = me(url, cookie)
         if status != 200 or body["first_name"] != name:
-            stale.append((number, url[-5:], status, body.get("first_name"), name))
+            stale.append((number, url[-5:], status,
+                          body.get("first_name"), name))
     other.close()
     assert stale == [], "{} stale answers: {}".format(len(stale), stale)
