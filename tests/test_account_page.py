@@ -80,3 +80,14 @@ def test_cross_site_qr_posts_are_refused(client):
 def test_the_page_is_served_under_every_auth_type(make_app, auth_type):
     assert make_app(auth_type).test_client().get(
         "/account").status_code == 200
+
+
+def test_the_login_form_links_to_recovery_only_with_mail(make_app, tmp_path):
+    link = b'href="/account/recover">Forgot your password?</a>'
+    without = make_app("session_auth").test_client()
+    assert link not in without.get("/account").data
+    assert b"{{recover_link}}" not in without.get("/account").data
+    with_mail = make_app("session_auth", mail_url="file://{}".format(
+        tmp_path / "outbox")).test_client()
+    assert link in with_mail.get("/account").data
+    assert with_mail.get("/account/recover").status_code == 200

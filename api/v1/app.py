@@ -7,16 +7,17 @@
 import importlib
 import logging
 import sys
-from typing import Callable, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from flask import Flask, Request, Response, abort, jsonify, request
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
 from api.v1.config import (AUTH_EXTENSION, FLOW_EXTENSION,
-                           LIMITER_EXTENSION, SETTINGS_EXTENSION, Settings,
-                           load_settings)
+                           LIMITER_EXTENSION, MAIL_EXTENSION,
+                           SETTINGS_EXTENSION, Settings, load_settings)
 from api.v1.json_provider import OrjsonProvider
+from api.v1.mail.transport import MailConfigError
 from models.store import (RecordConflictError, RecordMissingError,
                           StoreError, StoreUnavailableError)
 
@@ -138,9 +139,10 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
 
     Registers the blueprint, CORS for `/api/v1/*`, the JSON error handlers,
     the cross-site check, the authentication guard, the limits on password
-    checks and the `flask` commands. The auth instance (None without
-    auth) is `app.extensions[AUTH_EXTENSION]`. Raises `StoreError` when a
-    store file cannot be read.
+    checks, mail (with `MAIL_URL`) and the `flask` commands. The auth
+    instance (None without auth) is `app.extensions[AUTH_EXTENSION]`.
+    Raises `StoreError` when a store file cannot be read, and
+    `MailConfigError` for a malformed `MAIL_URL`.
     """
     # Imported here, not at the top: importing the views loads
     # .db_User.json, and a corrupt file must surface as a StoreError from
@@ -157,8 +159,9 @@ def create_app(settings: Optional[Settings] = None) -> Flask:
     app.register_blueprint(account_page)
     CORS(app, resources={r"/api/v1/*": {"origins": "*"}})
     auth = _attach_services(app, settings)
+    public_paths = PUBLIC_PATHS + _add_mail(app, settings, auth)
     _register_error_handlers(app)
-    _register_hooks(app, settings, auth)
+    _register_hooks(app, settings, auth, public_paths)
     register_commands(app, auth, settings)
     return app
 
@@ -200,12 +203,14 @@ def _register_error_handlers(app: Flask) -> None:
     app.register_error_handler(RecordConflictError, _error_handler(409))
 
 
-def _register_hooks(app: Flask, settings: Settings,
-                    auth: Optional[object]) -> None:
+def _register_hooks(app: Flask, settings: Settings, auth: Optional[object],
+                    public_paths: List[str]) -> None:
     """Add the request guard and the `Cache-Control` answer header.
 
-    The read caches' request hooks come first, so that the guard's
-    lookups make the round trip of `models.row_cache.begin_request`.
+    The guard leaves `public_paths` open (the contract's excluded paths,
+    the API's description and, with mail on, recovery). The read caches'
+    request hooks come first, so that the guard's lookups make the round
+    trip of `models.row_cache.begin_request`.
     """
     from models import row_cache
 
@@ -225,7 +230,7 @@ def _register_hooks(app: Flask, settings: Settings,
             return jsonify(CROSS_SITE), 403
         if auth is None or req.method == "OPTIONS":
             return None
-        if not auth.require_auth(req.path, PUBLIC_PATHS):
+        if not auth.require_auth(req.path, public_paths):
             return None
         if auth.authorization_header(req) is None \
                 and auth.session_cookie(req) is None:
@@ -242,6 +247,35 @@ def _register_hooks(app: Flask, settings: Settings,
         return response
 
 
+def _add_mail(app: Flask, settings: Settings,
+              auth: Optional[object]) -> List[str]:
+    """Set up mail (account-security §7); return the paths to leave open.
+
+    Keeps a `Mailer` at `app.extensions[MAIL_EXTENSION]` when `MAIL_URL`
+    is set (None with mail off) and registers the recovery routes and
+    the recovery page, which answer 404 unless mail is on under a
+    session `AUTH_TYPE`. Only then are their paths open (returned for
+    the guard): with mail off the teaching contract's surface is
+    unchanged. Raises `MailConfigError` for a malformed `MAIL_URL` or
+    `RECOVERY_LIMIT_PER_ADDRESS`.
+    """
+    from api.v1.auth.session_auth import SessionAuth
+    from api.v1.mail.outbox import Mailer
+    from api.v1.views.recover_page import PAGE_PATHS, recover_page
+    from api.v1.views.recovery import (RECOVERY_PATHS, check_recovery_limit,
+                                       recovery_views)
+
+    mailer = Mailer(app, settings) if settings.mail_url else None
+    if mailer is not None:
+        check_recovery_limit(settings.recovery_limit_per_address)
+    app.extensions[MAIL_EXTENSION] = mailer
+    app.register_blueprint(recovery_views)
+    app.register_blueprint(recover_page)
+    if mailer is None or not isinstance(auth, SessionAuth):
+        return []
+    return RECOVERY_PATHS + PAGE_PATHS
+
+
 def _store_unavailable(error: StoreUnavailableError) -> Tuple[Response, int]:
     """Answer 503 when a store is down; the cause is logged, not sent."""
     logger.warning("503: %s", error)
@@ -250,7 +284,7 @@ def _store_unavailable(error: StoreUnavailableError) -> Tuple[Response, int]:
 
 try:
     app = create_app()
-except StoreError as exc:
+except (StoreError, MailConfigError) as exc:
     if __name__ != "__main__":
         raise
     sys.exit("error: {}".format(exc))

@@ -16,9 +16,11 @@ AUTH_EXTENSION = "session_api.auth"
 SETTINGS_EXTENSION = "session_api.settings"
 LIMITER_EXTENSION = "session_api.limiter"
 FLOW_EXTENSION = "session_api.flow"
+MAIL_EXTENSION = "session_api.mail"
 
 __all__ = ["ACCOUNT_POLICIES", "AUTH_EXTENSION", "DEFAULT_MAX_CONTENT_LENGTH",
            "DEFAULT_SESSION_NAME", "FLOW_EXTENSION", "LIMITER_EXTENSION",
+           "MAIL_EXTENSION",
            "NOTICE_KINDS", "SETTINGS_EXTENSION", "Settings",
            "USERS_POLICIES", "load_settings", "parse_bool", "parse_int",
            "parse_origins"]

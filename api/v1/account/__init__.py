@@ -39,6 +39,11 @@ account_page = Blueprint("account_page", __name__, static_folder=STATIC,
                          static_url_path="/account/static")
 
 
+RECOVER_LINK = ('<p class="forgot"><a id="recover-link" '
+                'href="/account/recover">Forgot your password?</a></p>')
+"""The login form's link to the recovery page, shown with mail on."""
+
+
 @account_page.after_request
 def security_headers(response: Response) -> Response:
     """Add the page's security headers to every answer of the blueprint."""
@@ -53,17 +58,20 @@ def account() -> Response:
 
     The page is told whether the request carried a session cookie (its
     value is never put in the page), so that a visitor without one goes
-    straight to the login form instead of asking a guarded route.
+    straight to the login form instead of asking a guarded route. With
+    mail on (`MAIL_URL`) the login form links to `/account/recover`.
     """
     from flask import current_app
 
-    from api.v1.config import SETTINGS_EXTENSION
+    from api.v1.config import MAIL_EXTENSION, SETTINGS_EXTENSION
 
     name = current_app.extensions[SETTINGS_EXTENSION].session_name
     with open(os.path.join(STATIC, "index.html"), encoding="utf-8") as page:
         html = page.read()
     html = html.replace("{{session_cookie}}",
                         "yes" if request.cookies.get(name) else "no")
+    html = html.replace("{{recover_link}}", RECOVER_LINK if current_app
+                        .extensions.get(MAIL_EXTENSION) is not None else "")
     return Response(html, mimetype="text/html")
 
 

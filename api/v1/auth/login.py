@@ -13,6 +13,7 @@ from flask import Response, jsonify, request
 
 from api.v1.auth.devices import renew_device_cookie
 from api.v1.auth.events import log_event
+from api.v1.mail.notices import notify
 from models.user import User
 
 
@@ -30,7 +31,9 @@ def start_session(auth: Any, user: User, amr: List[str],
     default the user's `to_json()` (the contract's login), with the
     session cookie and a renewed device cookie (§3) set. `event` is the
     auth event logged (None: none, for a password change that renews the
-    session). Raises the session and flow stores' errors.
+    session); a login (an `event`) from a client without a valid device
+    cookie of `user` also sends the `new_device` notice (§7.3, with mail
+    on). Raises the session and flow stores' errors.
     """
     auth.destroy_session(request)
     session_id = auth.create_session(
@@ -40,7 +43,9 @@ def start_session(auth: Any, user: User, amr: List[str],
     auth.end_oldest_sessions(user.id)
     response = jsonify(user.to_json() if body is None else body)
     auth.set_session_cookie(response, session_id)
-    renew_device_cookie(auth, request, response, user.id)
+    known_device = renew_device_cookie(auth, request, response, user.id)
     if event is not None:
         log_event(event, user=user.id, amr=",".join(amr))
+        if not known_device:
+            notify(user, "new_device")
     return response

@@ -38,6 +38,7 @@ from webauthn.helpers.structs import (AuthenticatorSelectionCriteria,
                                       UserVerificationRequirement)
 
 from api.v1.auth.events import log_event
+from api.v1.mail.notices import notify
 from api.v1.config import Settings
 from models import clock
 from models.passkey import Passkey
@@ -215,6 +216,7 @@ def register(flows: Any, settings: Settings, req: Request, user: User,
     except DuplicateRecordError:
         raise PasskeyRefused("already registered") from None
     log_event("passkey_added", user=user.id)
+    notify(user, "second_factor_changed", "A passkey was added.")
     return passkey
 
 

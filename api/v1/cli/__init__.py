@@ -19,7 +19,7 @@ from flask import Flask
 from api.v1.cli.common import store_errors
 from models.settings import Settings
 
-GROUPS = ("users", "sessions", "database")
+GROUPS = ("users", "sessions", "database", "mail")
 """The modules of this package whose `register(cli, auth, settings)` adds
 commands."""
 

@@ -12,6 +12,7 @@ from flask import abort, current_app, jsonify, request
 
 from api.v1.auth import passkeys
 from api.v1.auth.events import log_event
+from api.v1.mail.notices import notify
 from api.v1.auth.login import start_session
 from api.v1.config import FLOW_EXTENSION
 from api.v1.views import active_settings, app_views
@@ -120,6 +121,7 @@ def passkey_delete(credential_id: str) -> Tuple[str, int]:
         abort(404)
     passkey.remove()
     log_event("passkey_removed", user=user.id)
+    notify(user, "second_factor_changed", "A passkey was removed.")
     return jsonify({}), 200
 
 
