@@ -54,7 +54,7 @@ USER_PASSWORD = "bench-password"
 ANCHOR_REDIS_DB = 12
 # Redis dbs for the scenarios that name {redis_db}, one each (flushed).
 # The anchor has 12; the service tests use 13.
-SESSION_REDIS_DBS = (14, 15, 10)
+SESSION_REDIS_DBS = (14, 15, 10, 11, 9)
 DEFAULT_ANCHOR_DIR = os.path.join(benchlib.REPO, "..", "shared", "anchors")
 DEFAULT_CACHE_DIR = os.path.join(
     os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
@@ -63,6 +63,8 @@ SESSION_DB = {"AUTH_TYPE": "session_db_auth", "SESSION_DURATION": "3600"}
 SQLITE_URL = "sqlite:///{workdir}/bench.db"
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/{pg_database}"
 REDIS_URL = "redis://127.0.0.1:6379/{redis_db}"
+NO_CACHE = {"READ_CACHE_SIZE": "0"}
+LOOSE = {"READ_CACHE_STRICT": "0"}
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,39 @@ SCENARIOS: Tuple[Scenario, ...] = (
     Scenario("postgresql_redis", {**SESSION_DB, "DATABASE_URL": POSTGRES_URL,
                                   "SESSION_STORE_URL": REDIS_URL},
              label="session_db_auth, PostgreSQL + Redis sessions"),
+    Scenario("basic_postgresql", {"AUTH_TYPE": "basic_auth",
+                                  "DATABASE_URL": POSTGRES_URL}, "basic",
+             label="basic_auth warm, PostgreSQL users"),
+    # Issue 18: the same configurations with the read caches off
+    # (READ_CACHE_SIZE=0), measured beside the cached ones.
+    Scenario("db_postgresql_nocache", {**SESSION_DB, **NO_CACHE,
+                                       "DATABASE_URL": POSTGRES_URL},
+             label="session_db_auth, PostgreSQL, no read cache"),
+    Scenario("sessions_redis_nocache", {**SESSION_DB, **NO_CACHE,
+                                        "SESSION_STORE_URL": REDIS_URL},
+             label="session_db_auth, sessions in Redis, no read cache"),
+    Scenario("postgresql_redis_nocache", {**SESSION_DB, **NO_CACHE,
+                                          "DATABASE_URL": POSTGRES_URL,
+                                          "SESSION_STORE_URL": REDIS_URL},
+             label="session_db_auth, PostgreSQL + Redis sessions, "
+                   "no read cache"),
+    Scenario("basic_postgresql_nocache", {"AUTH_TYPE": "basic_auth",
+                                          "DATABASE_URL": POSTGRES_URL,
+                                          **NO_CACHE}, "basic",
+             label="basic_auth warm, PostgreSQL users, no read cache"),
+    # READ_CACHE_STRICT=0: no round trip on the listener per request.
+    Scenario("db_postgresql_loose", {**SESSION_DB, **LOOSE,
+                                     "DATABASE_URL": POSTGRES_URL},
+             label="session_db_auth, PostgreSQL, READ_CACHE_STRICT=0"),
+    Scenario("postgresql_redis_loose", {**SESSION_DB, **LOOSE,
+                                        "DATABASE_URL": POSTGRES_URL,
+                                        "SESSION_STORE_URL": REDIS_URL},
+             label="session_db_auth, PostgreSQL + Redis sessions, "
+                   "READ_CACHE_STRICT=0"),
+    Scenario("basic_postgresql_loose", {"AUTH_TYPE": "basic_auth",
+                                        "DATABASE_URL": POSTGRES_URL,
+                                        **LOOSE}, "basic",
+             label="basic_auth warm, PostgreSQL users, READ_CACHE_STRICT=0"),
     Scenario("anchor", app="anchor",
              label="Flask-Login + Flask-Session (Redis)"),
 )

@@ -169,6 +169,8 @@ class Settings:
     database_listen_url: Optional[str] = env("DATABASE_LISTEN_URL", None,
                                              _url, secret=True)
     database_pool_size: int = env("DATABASE_POOL_SIZE", 5, _bounded(1))
+    read_cache_size: int = env("READ_CACHE_SIZE", 10000, _bounded(0))
+    read_cache_strict: bool = env("READ_CACHE_STRICT", True, parse_bool)
     session_store_url: Optional[str] = env("SESSION_STORE_URL", None, _url,
                                            secret=True)
     session_store_ttl: int = env("SESSION_STORE_TTL", 2592000,

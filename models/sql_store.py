@@ -33,6 +33,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.sql.elements import ColumnElement
 
 from models.emails import normalize_email
+from models.row_cache import TABLES as CACHED_KINDS
+from models.row_cache import RowCache, find_key
 from models.store import (Delete, DuplicateRecordError, Insert, Operation,
                           Record, RecordConflictError, RecordMissingError,
                           RecordStore, StoreConfigError, StoreError,
@@ -329,6 +331,8 @@ class SqlRecordStore(RecordStore):
     """
 
     cached = False
+    row_cache: Optional[RowCache] = None
+    """Set by `models.row_cache.attach` on PostgreSQL (`READ_CACHE_SIZE`)."""
 
     def __init__(self, database_url: str, pool_size: int = 5) -> None:
         """Create the engine for `database_url`; nothing connects yet.
@@ -367,7 +371,9 @@ class SqlRecordStore(RecordStore):
         self._reader.dispose(close=False)
 
     def close(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and the row cache's listener)."""
+        if self.row_cache is not None:
+            self.row_cache.close()
         self.engine.dispose()
         self._reader.dispose()
 
@@ -504,7 +510,17 @@ class SqlRecordStore(RecordStore):
         return mapping
 
     def get(self, kind: str, record_id: str) -> Optional[Record]:
-        """Return the record `record_id`, or None."""
+        """Return the record `record_id`, or None (maybe from the cache)."""
+        cache = self.row_cache
+        if cache is not None and kind in CACHED_KINDS:
+            found = cache.lookup(kind, ("id", record_id), lambda: [
+                record for record in (self._get(kind, record_id),)
+                if record is not None])
+            return found[0] if found else None
+        return self._get(kind, record_id)
+
+    def _get(self, kind: str, record_id: str) -> Optional[Record]:
+        """Return the record `record_id` read from the database, or None."""
         mapping = self._ready(kind)
         statement = _statement(mapping, ("id",), (False,))
 
@@ -518,8 +534,18 @@ class SqlRecordStore(RecordStore):
         """Return the records whose fields equal `attributes`, in order.
 
         Fields that are columns are matched by the database (with its
-        indexes); any other field makes it a scan.
+        indexes); any other field makes it a scan. A lookup on a unique
+        value may be answered by the row cache.
         """
+        cache = self.row_cache
+        key = None if cache is None else find_key(kind, attributes)
+        if key is not None:
+            return cache.lookup(kind, key,
+                                lambda: self._find(kind, attributes))
+        return self._find(kind, attributes)
+
+    def _find(self, kind: str, attributes: Record) -> List[Record]:
+        """Return the records matching `attributes`, read from the database."""
         mapping = self._ready(kind)
         query = _query(mapping, attributes)
         if query is None:
@@ -574,7 +600,11 @@ class SqlRecordStore(RecordStore):
             """Run each operation on `connection`."""
             return [self._apply_one(connection, mapping, op)
                     for op in operations]
-        return self._run(work)
+        try:
+            return self._run(work)
+        finally:
+            if self.row_cache is not None:
+                self.row_cache.evict(kind, _written_ids(operations))
 
     def _apply_one(self, connection: Connection, mapping: _Mapping,
                    op: Operation) -> int:
@@ -649,6 +679,19 @@ class SqlRecordStore(RecordStore):
                 "record {} no longer exists".format(op.id))
         raise RecordConflictError(
             "record {} changed since it was read".format(op.id))
+
+
+def _written_ids(operations: Sequence[Operation]) -> List[str]:
+    """Return the ids of the rows `operations` insert, change or delete."""
+    ids: List[str] = []
+    for op in operations:
+        if isinstance(op, Delete):
+            ids.extend(op.ids)
+        elif isinstance(op, Insert):
+            ids.append(op.record.get("id"))
+        else:
+            ids.append(op.id)
+    return ids
 
 
 class _NoLock:

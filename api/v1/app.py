@@ -134,12 +134,14 @@ def _prepare_stores(settings: Settings, auth: Optional[object]) -> None:
     warning (requests answer 503 until it is back, §8.2).
     """
     from api.v1.auth.stores.records import RecordSessionStore
-    from models import base
+    from models import base, row_cache
     from models.user import User
     from models.user_session import UserSession
 
     _configured("DATABASE_URL", lambda: base.use_database(
         settings.database_url, settings.database_pool_size))
+    row_cache.attach(base.get_store(), settings.listen_url,
+                     settings.read_cache_size, settings.read_cache_strict)
     try:
         User.load_from_file()
         if isinstance(getattr(auth, "store", None), RecordSessionStore):
@@ -256,14 +258,19 @@ def _register_hooks(app: Flask, settings: Settings, auth: Optional[object],
     """Add the request id, the metrics, the guard and `Cache-Control`.
 
     The request id and the metrics come first, so that answers the guard
-    gives carry an id and are counted too. The guard leaves
-    `public_paths` open (the contract's excluded paths, the API's
-    description and, with mail on, recovery).
+    gives carry an id and are counted too; then the read caches' request
+    hooks, so that the guard's lookups make the round trip of
+    `models.row_cache.begin_request`. The guard leaves `public_paths`
+    open (the contract's excluded paths, the API's description and, with
+    mail on, recovery).
     """
     from api.v1 import logs, metrics
+    from models import row_cache
 
     logs.install(app, settings)
     metrics.install(app, settings)
+    app.before_request(row_cache.begin_request)
+    app.teardown_request(row_cache.end_request)
 
     @app.before_request
     def guard() -> Optional[Tuple[Response, int]]:

@@ -62,7 +62,8 @@ class SessionAuth(Auth):
             from api.v1.auth.stores.redis_store import RedisSessionStore
             return RedisSessionStore(
                 url, timeout=self.settings.store_timeout_seconds,
-                stale_ttl=self.settings.session_store_ttl)
+                stale_ttl=self.settings.session_store_ttl,
+                cache_size=self.settings.read_cache_size)
         return self.default_store()
 
     def default_store(self) -> SessionStore:

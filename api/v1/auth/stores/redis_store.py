@@ -18,6 +18,10 @@ Every change is one Lua script, so it is atomic; a touch only updates a
 session that still exists and never brings a deleted one back. Nothing
 relies on keyspace notifications. The scripts name keys they build (the
 per-user index), so they fit a single Redis or Sentinel, not Cluster.
+
+With `cache_size` > 0 (`READ_CACHE_SIZE`), session lookups are served
+from process memory under Redis client-side tracking (`redis_tracking`),
+which Redis keeps true by invalidation push messages.
 """
 from datetime import datetime, timedelta
 from typing import Any, Callable, List, Optional, Tuple
@@ -25,6 +29,7 @@ from typing import Any, Callable, List, Optional, Tuple
 from api.v1.auth.stores.base import (Cutoffs, SessionRecord, SessionStore,
                                      session_handle)
 from api.v1.auth.stores.redis_client import classify, make_redis
+from api.v1.auth.stores.redis_tracking import TrackedReads
 from models import clock
 from models.store_health import breaker
 
@@ -131,17 +136,24 @@ class RedisSessionStore(SessionStore):
     """
 
     def __init__(self, url: str, prefix: str = PREFIX,
-                 timeout: float = 0.5, stale_ttl: int = 2592000) -> None:
+                 timeout: float = 0.5, stale_ttl: int = 2592000,
+                 cache_size: int = 0) -> None:
         """Connect lazily to the Redis of `url`.
 
         `url` is `redis://host:port/db` or `redis+sentinel://host:port/
         <service>` (see `redis_client`); `timeout` (seconds,
         `STORE_TIMEOUT_SECONDS`) bounds each connect and command;
         `stale_ttl` (seconds, `SESSION_STORE_TTL`) is the lifetime that
-        `purge` gives keys written without one. Raises `ValueError` for a
-        malformed URL.
+        `purge` gives keys written without one; `cache_size` > 0 caches
+        up to that many sessions in this process under client-side
+        tracking (0 reads Redis at every lookup). Raises `ValueError` for
+        a malformed URL.
         """
         self.url = url
+        self.tracked: Optional[TrackedReads] = None
+        if cache_size > 0 and url.startswith(("redis://", "rediss://")):
+            # Behind Sentinel the master moves; lookups read it directly.
+            self.tracked = TrackedReads(url, cache_size, timeout=timeout)
         self.prefix = prefix
         self.stale_ttl = stale_ttl
         self.client = make_redis(url, timeout)
@@ -178,8 +190,17 @@ class RedisSessionStore(SessionStore):
     def get(self, session_id: str) -> Optional[SessionRecord]:
         """Return the record of `session_id` (one HMGET), or None."""
         key = self._session_key(session_handle(session_id))
+        if self.tracked is not None:
+            values = self.tracked.hmget(key, FIELDS)
+            if values is not None:
+                return _from_hash(values)
         return _from_hash(self._call(
             lambda: self.client.hmget(key, *FIELDS)))
+
+    def _evict(self, handles: List[str]) -> None:
+        """Drop the cached sessions `handles`, which this process changes."""
+        if self.tracked is not None:
+            self.tracked.evict([self._session_key(h) for h in handles])
 
     def create(self, session_id: str, record: SessionRecord,
                expires_at: Optional[datetime] = None,
@@ -211,6 +232,7 @@ class RedisSessionStore(SessionStore):
         keys = [self._session_key(handle), self._index_key(record.user_id)]
         args = [handle, str(_ms(last_seen)),
                 str(self._ttl_ms(expires_at, clock.utcnow())), score]
+        self._evict([handle])
         return bool(self._call(lambda: self._touch(keys=keys, args=args)))
 
     def set_auth_time(self, session_id: str, auth_time: datetime) -> bool:
@@ -222,6 +244,7 @@ class RedisSessionStore(SessionStore):
     def delete(self, session_id: str) -> bool:
         """Delete the session and its index entry (one script)."""
         handle = session_handle(session_id)
+        self._evict([handle])
         return bool(self._call(lambda: self._delete(
             keys=[self._session_key(handle)], args=[self.prefix, handle])))
 
@@ -251,6 +274,7 @@ class RedisSessionStore(SessionStore):
         """Delete the user's sessions named by `handles` (one script)."""
         if not handles:
             return 0
+        self._evict(list(handles))
         return int(self._call(lambda: self._delete_handles(
             keys=[self._index_key(user_id)],
             args=[self.prefix] + list(handles))))

@@ -1,0 +1,372 @@
+#!/usr/bin/env python3
+"""A per-process cache of user and session rows, kept true by PostgreSQL.
+
+The triggers that migration `0006_change_notify` installs on `users` and
+`user_sessions` send `NOTIFY session_api_rows, '<table> <id>'` for every
+row updated or deleted (and `'<table> *'` for a TRUNCATE), whoever
+changes it: this API on any host, the CLI, a script or `psql`. Each
+process keeps one dedicated connection that `LISTEN`s on that channel
+(`DATABASE_LISTEN_URL`, default `DATABASE_URL`: a transaction-pooling
+proxy such as PgBouncer cannot hold a `LISTEN`).
+
+Rules, in the order they protect correctness:
+
+* before any cached row is used, an empty query makes a round trip on the
+  listening connection, and the notifications that come back ahead of its
+  answer (those of every transaction committed before) are applied, once
+  per request;
+* only rows that exist are cached, keyed by their id or by a unique value
+  (an email, a session id): an INSERT can therefore make no cached answer
+  wrong, and the triggers need not fire on it;
+* an answer read while an invalidation arrived is not cached (a
+  generation counter), so a slow read cannot store a row older than a
+  change this process already knows of;
+* this process's own writes evict their rows at once, without waiting for
+  their notification;
+* a lost listening connection flushes the cache and turns it off: reads
+  go to the database until a new connection is listening again (tried at
+  most every `RETRY_SECONDS`).
+
+The cache is a bounded LRU (`READ_CACHE_SIZE` entries, 0 turns it off).
+SQLite is not cached: its reads are local and already cheap.
+"""
+import os
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from typing import (Any, Callable, Dict, FrozenSet, List, Optional, Set,
+                    Tuple)
+
+CHANNEL = "session_api_rows"
+"""The NOTIFY channel of migration `0006_change_notify`."""
+TABLES = {"User": "users", "UserSession": "user_sessions"}
+"""The record kinds cached, and the table whose triggers keep each true."""
+UNIQUE_LOOKUPS: Dict[str, FrozenSet[FrozenSet[str]]] = {
+    "User": frozenset({frozenset({"email"}), frozenset({"email_key"})}),
+    "UserSession": frozenset({frozenset({"session_id"})}),
+}
+"""The `find` lookups whose answer is cached: those on a unique value."""
+RETRY_SECONDS = 2.0
+"""How long a lost listener waits before the next attempt to reconnect."""
+
+Record = Dict[str, Any]
+_Key = Tuple[str, Any]
+_caches: "weakref.WeakSet[RowCache]" = weakref.WeakSet()
+_orphans: List[Any] = []
+_request = threading.local()
+"""Per thread: `synced`, the caches that made their round trip in the
+current request (None outside a request: then every lookup makes one)."""
+
+
+def begin_request() -> None:
+    """Start a request on this thread: its first lookup will sync.
+
+    Registered as a Flask `before_request` hook, ahead of the
+    authentication guard. Returns None.
+    """
+    _request.synced = set()
+
+
+def end_request(exc: Optional[BaseException] = None) -> None:
+    """End the request of this thread (a Flask `teardown_request` hook)."""
+    _request.synced = None
+
+
+def _after_fork() -> None:
+    """In a forked child, drop the parent's listener without closing it.
+
+    Closing would send PostgreSQL a Terminate over the socket the parent
+    still uses, so the parent's objects are kept (never finalised).
+    """
+    for cache in list(_caches):
+        cache.forget()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
+def libpq_url(database_url: str) -> str:
+    """Return `database_url` (a SQLAlchemy URL) as a libpq connection URI.
+
+    `postgresql+psycopg://` and `postgres://` become `postgresql://`; the
+    password and query options are kept. Raises `ValueError` for a URL
+    that is not PostgreSQL's.
+    """
+    from sqlalchemy.engine import make_url
+
+    from models.sql_store import engine_url
+
+    url = make_url(engine_url(database_url))
+    if url.get_backend_name() != "postgresql":
+        raise ValueError("only PostgreSQL can LISTEN")
+    return url.set(drivername="postgresql").render_as_string(
+        hide_password=False)
+
+
+class RowCache:
+    """Records by id and by unique value, invalidated by NOTIFY.
+
+    `listen_url` is the libpq URI of the listening connection; `size` the
+    most entries kept (least recently used dropped first). Thread-safe:
+    every method holds one lock, and reading the socket is part of it.
+    """
+
+    def __init__(self, listen_url: str, size: int, strict: bool = True,
+                 retry_seconds: float = RETRY_SECONDS) -> None:
+        """Create an empty cache; nothing connects until the first lookup.
+
+        `strict` False skips the round trip of `drain` (only what has
+        reached the socket is applied: `READ_CACHE_STRICT=0`).
+        """
+        self.listen_url = listen_url
+        self.size = size
+        self.strict = strict
+        self.retry_seconds = retry_seconds
+        self._entries: "OrderedDict[_Key, List[Record]]" = OrderedDict()
+        self._by_row: Dict[Tuple[str, str], Set[_Key]] = {}
+        self._lock = threading.RLock()
+        self._listener: Any = None
+        self._retry_at = 0.0
+        self.generation = 0
+        self.hits = 0
+        self.misses = 0
+        self.flushes = 0
+        _caches.add(self)
+
+    @property
+    def listening(self) -> bool:
+        """Return True while the listening connection is up."""
+        return self._listener is not None
+
+    def forget(self) -> None:
+        """Drop the listener and entries inherited across a fork."""
+        with self._lock:
+            if self._listener is not None:
+                _orphans.append(self._listener)
+            self._listener = None
+            self._clear()
+            self._retry_at = 0.0
+
+    def close(self) -> None:
+        """Flush, and close the listening connection (reopened on use)."""
+        with self._lock:
+            listener, self._listener = self._listener, None
+            self._clear()
+            self._retry_at = 0.0
+        if listener is not None:
+            try:
+                listener.close()
+            except Exception:  # a dead socket may fail to close; it is gone
+                pass
+
+    def _clear(self) -> None:
+        """Drop every entry and move the generation on."""
+        self._entries.clear()
+        self._by_row.clear()
+        self.generation += 1
+        self.flushes += 1
+
+    def _connect(self) -> bool:
+        """Open the listening connection; return True once it listens.
+
+        A failure leaves the cache off until `retry_seconds` have passed.
+        """
+        now = time.monotonic()
+        if now < self._retry_at:
+            return False
+        self._retry_at = now + self.retry_seconds
+        import psycopg
+        try:
+            listener = psycopg.connect(
+                self.listen_url, autocommit=True, connect_timeout=3,
+                keepalives=1, keepalives_idle=10, keepalives_interval=5,
+                keepalives_count=3)
+            listener.execute("LISTEN " + CHANNEL)
+        except psycopg.Error:
+            return False
+        self._clear()
+        self._listener = listener
+        return True
+
+    def _lost(self) -> None:
+        """Flush and stop caching: the listener is gone."""
+        listener, self._listener = self._listener, None
+        self._clear()
+        self._retry_at = time.monotonic() + self.retry_seconds
+        if listener is not None:
+            try:
+                listener.close()
+            except Exception:  # already broken; closing is best effort
+                pass
+
+    def drain(self) -> bool:
+        """Apply every change committed so far; return True if live.
+
+        One round trip on the listening connection (an empty query):
+        PostgreSQL sends a listener the notifications of every transaction
+        committed before a query arrives ahead of that query's answer, so
+        when it returns, every change committed before this call has been
+        applied. Only reading what the socket already holds is not enough:
+        the listening backend must first be scheduled, which took tens of
+        milliseconds on a loaded machine. Within one request (see
+        `begin_request`) the round trip is made once; later lookups only
+        read what has arrived since, and so do all lookups when `strict`
+        is False. Returns False, with the cache
+        flushed, when there is no listening connection (lost, or not yet
+        back).
+        """
+        with self._lock:
+            listener = self._listener
+            if listener is None:
+                return self._connect()
+            from psycopg import pq
+            pgconn = listener.pgconn
+            synced = getattr(_request, "synced", None)
+            try:
+                if not self.strict or (
+                        synced is not None and self in synced):
+                    pgconn.consume_input()
+                else:
+                    result = pgconn.exec_(b"")
+                    if result.status != pq.ExecStatus.EMPTY_QUERY:
+                        raise ConnectionError("listener lost")
+                    if synced is not None:
+                        synced.add(self)
+                if pgconn.status != pq.ConnStatus.OK:
+                    raise ConnectionError("listener lost")
+                while True:
+                    notice = pgconn.notifies()
+                    if notice is None:
+                        break
+                    self._apply(notice.extra.decode("utf-8", "replace"))
+            except Exception:  # any failure of the socket means: lost
+                self._lost()
+                return False
+            return True
+
+    def _apply(self, payload: str) -> None:
+        """Evict what the notification `payload` (`<table> <id>`) names."""
+        table, _, row_id = payload.partition(" ")
+        kind = next((k for k, t in TABLES.items() if t == table), None)
+        if kind is None:
+            return
+        if row_id == "*":
+            self._clear()
+            return
+        self._evict(kind, row_id)
+
+    def _evict(self, kind: str, row_id: str) -> None:
+        """Drop every entry holding row `row_id` of `kind`."""
+        keys = self._by_row.pop((kind, row_id), None)
+        self.generation += 1
+        if not keys:
+            return
+        for key in keys:
+            records = self._entries.pop(key, None)
+            for record in records or ():
+                other = record.get("id")
+                if other != row_id:
+                    held = self._by_row.get((kind, other))
+                    if held is not None:
+                        held.discard(key)
+
+    def evict(self, kind: str, row_ids: List[str]) -> None:
+        """Drop the rows `row_ids` of `kind` (this process wrote them)."""
+        if kind not in TABLES:
+            return
+        with self._lock:
+            for row_id in row_ids:
+                if isinstance(row_id, str):
+                    self._evict(kind, row_id)
+
+    def lookup(self, kind: str, key: Any,
+               read: Callable[[], List[Record]]) -> List[Record]:
+        """Return the records for `key`, from the cache or from `read()`.
+
+        `key` is `("id", <id>)` or the frozen attributes of a unique
+        lookup. `read` asks the database and returns the records found;
+        a non-empty answer is cached when no invalidation arrived while
+        it was read. Copies are returned, so callers may change them.
+        """
+        cache_key = (kind, key)
+        with self._lock:
+            live = self.drain()
+            if live:
+                records = self._entries.get(cache_key)
+                if records is not None:
+                    self._entries.move_to_end(cache_key)
+                    self.hits += 1
+                    return [dict(record) for record in records]
+            generation = self.generation
+        records = read()
+        self.misses += 1
+        if live and records:
+            with self._lock:
+                if self._listener is not None \
+                        and generation == self.generation:
+                    self._put(cache_key, kind, records)
+        return [dict(record) for record in records]
+
+    def _put(self, cache_key: _Key, kind: str,
+             records: List[Record]) -> None:
+        """Store `records` under `cache_key`, dropping the oldest entries."""
+        self._entries[cache_key] = [dict(record) for record in records]
+        for record in records:
+            self._by_row.setdefault((kind, record.get("id")),
+                                    set()).add(cache_key)
+        while len(self._entries) > self.size:
+            old_key, old = self._entries.popitem(last=False)
+            for record in old:
+                held = self._by_row.get((old_key[0], record.get("id")))
+                if held is not None:
+                    held.discard(old_key)
+                    if not held:
+                        del self._by_row[(old_key[0], record.get("id"))]
+
+    def __len__(self) -> int:
+        """Return the number of cached entries."""
+        return len(self._entries)
+
+
+def find_key(kind: str, attributes: Record) -> Optional[Any]:
+    """Return the cache key of a `find` on a unique value, or None.
+
+    None when the lookup is not one of `UNIQUE_LOOKUPS` (its answer could
+    change by an INSERT, which sends no notification) or a value is not a
+    non-empty str.
+    """
+    lookups = UNIQUE_LOOKUPS.get(kind)
+    if not lookups or frozenset(attributes) not in lookups:
+        return None
+    if not all(isinstance(v, str) and v for v in attributes.values()):
+        return None
+    return tuple(sorted(attributes.items()))
+
+
+def attach(store: Any, listen_url: Optional[str], size: int,
+           strict: bool = True) -> None:
+    """Give a PostgreSQL `store` a row cache (or take it away).
+
+    `listen_url` is `Settings.listen_url`; `size` is `READ_CACHE_SIZE`
+    (0 turns caching off); `strict` is `READ_CACHE_STRICT`. Other stores
+    (SQLite, the JSON files) are left alone. A cache already attached with
+    the same settings is kept.
+    """
+    engine = getattr(store, "engine", None)
+    if engine is None or engine.dialect.name != "postgresql":
+        return
+    current = getattr(store, "row_cache", None)
+    if size <= 0 or not listen_url:
+        if current is not None:
+            current.close()
+        store.row_cache = None
+        return
+    url = libpq_url(listen_url)
+    if current is not None and current.listen_url == url \
+            and current.size == size and current.strict == strict:
+        return
+    if current is not None:
+        current.close()
+    store.row_cache = RowCache(url, size, strict)
