@@ -10,12 +10,12 @@ nothing: only rows that exist are cached. PostgreSQL only; SQLite is not
 cached and gets nothing.
 
 Revision ID: 0006_change_notify
-Revises: 0005_passkeys
+Revises: 0004_authenticators
 """
 from alembic import op
 
 revision = "0006_change_notify"
-down_revision = "0005_passkeys"
+down_revision = "0004_authenticators"
 branch_labels = None
 depends_on = None
 
