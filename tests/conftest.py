@@ -69,8 +69,10 @@ def pytest_terminal_summary(terminalreporter) -> None:
 
 def reset_state() -> None:
     """Forget every object and session held in memory by this process."""
+    from models import store_health
     base.DATA.clear()
     base._TABLES.clear()
+    store_health.reset()
     SessionAuth.user_id_by_session_id.clear()
     SessionAuth._session_ids_by_user.clear()
     SessionAuth._session_meta.clear()

@@ -4,6 +4,7 @@ import logging
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 import redis

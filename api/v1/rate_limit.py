@@ -308,10 +308,6 @@ class AttemptLimits:
 
         Raises `StoreUnavailableError` when either cannot be reached.
         """
-        try:
-            self.storage.reset()
-        except StorageError as exc:
-            raise StoreUnavailableError(
-                "the rate-limit storage cannot be reached") from exc
+        self._storage(self.storage.reset)
         if self.flows is not None:
             self.flows.clear(ACCOUNT_WIDE)
