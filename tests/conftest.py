@@ -186,6 +186,15 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture
+def sink():
+    """Yield a real SMTP server (aiosmtpd) on a free port; stop it after."""
+    from mail_sink import SmtpSink
+    server = SmtpSink().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def verifications(monkeypatch) -> list:
     """Return the list of passwords verified from now on (a spy)."""
     from models import passwords

@@ -7,34 +7,23 @@ virtual authenticator is CTAP2 over the internal transport, with
 resident keys and user verification, as a phone or laptop's own is.
 Skipped without Chromium.
 """
-import shutil
 from pathlib import Path
 
 import pytest
 
+from chromium import MISSING, SKIP_REASON, WAIT_SECONDS, open_chromium
 from conftest import api_server, create_user
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-if CHROMIUM is None or CHROMEDRIVER is None:
-    pytest.skip("no Chromium: to run this test, install Debian's chromium "
-                "and chromium-driver (apt-get install -y chromium "
-                "chromium-driver)", allow_module_level=True)
+if MISSING:
+    pytest.skip(SKIP_REASON, allow_module_level=True)
 
 from PIL import Image  # noqa: E402
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.virtual_authenticator import (  # noqa: E402
     VirtualAuthenticatorOptions)
 from selenium.webdriver.support import expected_conditions as EC  # noqa
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-WAIT_SECONDS = 20
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1280,1000"]
 # The second-factor routes (§4) come from another branch: until they are
 # merged, the page's status request for them answers 404.
 NOT_YET_MERGED = "/api/v1/auth_session/mfa"
@@ -43,18 +32,7 @@ NOT_YET_MERGED = "/api/v1/auth_session/mfa"
 @pytest.fixture
 def browser(tmp_path: Path):
     """Yield a headless Chromium driven by chromedriver; quit it after."""
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS:
-        options.add_argument(flag)
-    profile = tmp_path.parent / (tmp_path.name + "-chromium-profile")
-    profile.mkdir()
-    options.add_argument("--user-data-dir={}".format(profile))
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER),
-                              options=options)
-    driver.set_page_load_timeout(WAIT_SECONDS)
-    driver.set_script_timeout(WAIT_SECONDS)
+    driver = open_chromium(tmp_path, "1280,1000")
     try:
         yield driver
     finally:

@@ -5,51 +5,27 @@ Runs headless Chromium through chromedriver (Debian's `chromium` and
 page loads nothing but this server's files. Skipped without Chromium.
 """
 import json
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
 from api.v1.views.docs import source_document
+from chromium import MISSING, SKIP_REASON, WAIT_SECONDS, open_chromium
 from conftest import api_server, create_user
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-if CHROMIUM is None or CHROMEDRIVER is None:
-    pytest.skip("no Chromium: to run this test, install Debian's chromium "
-                "and chromium-driver (apt-get install -y chromium "
-                "chromium-driver)", allow_module_level=True)
+if MISSING:
+    pytest.skip(SKIP_REASON, allow_module_level=True)
 
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-
-WAIT_SECONDS = 20
-"""The longest wait for any one thing the page should show."""
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1280,2000"]
 
 
 @pytest.fixture
 def browser(tmp_path: Path):
     """Yield a headless Chromium driven by chromedriver; quit it after."""
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS:
-        options.add_argument(flag)
-    profile = tmp_path.parent / (tmp_path.name + "-chromium-profile")
-    profile.mkdir()
-    options.add_argument("--user-data-dir={}".format(profile))
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER),
-                              options=options)
-    driver.set_page_load_timeout(WAIT_SECONDS)
-    driver.set_script_timeout(WAIT_SECONDS)
+    driver = open_chromium(tmp_path, "1280,2000")
     try:
         yield driver
     finally:

@@ -8,19 +8,12 @@ import pytest
 
 from api.v1.config import MAIL_EXTENSION
 from conftest import create_user, login
-from mail_sink import SmtpSink, body_of
+from mail_sink import body_of
 from webauthn_soft import SoftAuthenticator
 
 BOB = ("bob@hbtn.io", "H0lberton!")
 PASSKEYS = "/api/v1/auth_session/passkeys"
 SUBJECT = "Your sign-in methods were changed"
-
-
-@pytest.fixture
-def sink():
-    server = SmtpSink().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -27,13 +27,6 @@ UA = "Mozilla/5.0 (X11; Linux x86_64) mail-test"
 
 
 @pytest.fixture
-def sink():
-    server = SmtpSink().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def mail_app(make_app, sink):
     """Build session-auth apps that mail to `sink`; drain them after."""
     built = []

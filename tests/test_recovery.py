@@ -16,7 +16,7 @@ import pytest
 
 from api.v1.config import MAIL_EXTENSION
 from conftest import create_user, login, session_id_of
-from mail_sink import SmtpSink, body_of, link_of
+from mail_sink import body_of, link_of
 from models.user import User
 
 REQUEST = "/api/v1/auth_session/recovery"
@@ -27,13 +27,6 @@ ON_ITS_WAY = {"message": "if that address has an account, a message is on "
                          "its way"}
 INVALID = (400, {"error": "token invalid"})
 SUBJECT = "Reset your password"
-
-
-@pytest.fixture
-def sink():
-    server = SmtpSink().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

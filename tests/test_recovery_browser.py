@@ -5,34 +5,23 @@ Selenium) asks for a reset on `/account/recover`, the test reads the
 message from a real SMTP server (aiosmtpd in this process), follows its
 link, and sets the new password on the page. Skipped without Chromium.
 """
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
+from chromium import MISSING, SKIP_REASON, WAIT_SECONDS, open_chromium
 from conftest import api_server, create_user
-from mail_sink import SmtpSink, link_of
+from mail_sink import link_of
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-if CHROMIUM is None or CHROMEDRIVER is None:
-    pytest.skip("no Chromium: to run this test, install Debian's chromium "
-                "and chromium-driver (apt-get install -y chromium "
-                "chromium-driver)", allow_module_level=True)
+if MISSING:
+    pytest.skip(SKIP_REASON, allow_module_level=True)
 
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-WAIT_SECONDS = 20
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1000,900"]
 PUBLIC = "http://public.example"
 """`PUBLIC_BASE_URL` of the server; the test swaps it for the real URL."""
 BOB = ("bob@hbtn.io", "H0lberton!")
@@ -41,28 +30,12 @@ NEW = "a brand new passphrase"
 
 @pytest.fixture
 def browser(tmp_path: Path):
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS:
-        options.add_argument(flag)
-    profile = tmp_path.parent / (tmp_path.name + "-chromium-profile")
-    profile.mkdir()
-    options.add_argument("--user-data-dir={}".format(profile))
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER),
-                              options=options)
-    driver.set_page_load_timeout(WAIT_SECONDS)
+    """Yield a headless Chromium; quit it after."""
+    driver = open_chromium(tmp_path, "1000,900")
     try:
         yield driver
     finally:
         driver.quit()
-
-
-@pytest.fixture
-def sink():
-    server = SmtpSink().start()
-    yield server
-    server.stop()
 
 
 def status_text(browser, contains: str) -> str:

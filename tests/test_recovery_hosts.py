@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from conftest import api_server, create_user
-from mail_sink import SmtpSink, link_of
+from mail_sink import link_of
 
 BOB = ("bob@hbtn.io", "H0lberton!")
 NEW = "a brand new passphrase"
@@ -20,13 +20,6 @@ COOKIE = "_my_session_id"
 
 pytestmark = pytest.mark.parametrize("database", ["postgresql"],
                                      indirect=True)
-
-
-@pytest.fixture
-def sink():
-    server = SmtpSink().start()
-    yield server
-    server.stop()
 
 
 def post(url, path, **kwargs):

@@ -265,12 +265,15 @@ def _register_hooks(app: Flask, settings: Settings, auth: Optional[object],
     mail on, recovery).
     """
     from api.v1 import logs, metrics
-    from models import row_cache
+    from models import base, row_cache
 
     logs.install(app, settings)
     metrics.install(app, settings)
-    app.before_request(row_cache.begin_request)
-    app.teardown_request(row_cache.end_request)
+    if getattr(base.get_store(), "row_cache", None) is not None:
+        # Only a PostgreSQL row cache syncs per request; other stores skip
+        # the two hooks on the hot path.
+        app.before_request(row_cache.begin_request)
+        app.teardown_request(row_cache.end_request)
 
     @app.before_request
     def guard() -> Optional[Tuple[Response, int]]:
