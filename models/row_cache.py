@@ -2,8 +2,9 @@
 """A per-process cache of user and session rows, kept true by PostgreSQL.
 
 The triggers that migration `0006_change_notify` installs on `users` and
-`user_sessions` send `NOTIFY session_api_rows, '<table> <id>'` for every
-row updated or deleted (and `'<table> *'` for a TRUNCATE), whoever
+`user_sessions` (and `0007_factor_notify` on `authenticators`) send
+`NOTIFY session_api_rows, '<table> <id>'` for every row updated or
+deleted (and `'<table> *'` for a TRUNCATE), whoever
 changes it: this API on any host, the CLI, a script or `psql`. Each
 process keeps one dedicated connection that `LISTEN`s on that channel
 (`DATABASE_LISTEN_URL`, default `DATABASE_URL`: a transaction-pooling
@@ -14,10 +15,15 @@ Rules, in the order they protect correctness:
 * before any cached row is used, an empty query makes a round trip on the
   listening connection, and the notifications that come back ahead of its
   answer (those of every transaction committed before) are applied, once
-  per request;
+  per request. A request that carries credentials sends that query as it
+  arrives (`SyncMiddleware`) and reads the answer only when its first
+  lookup needs it, so the round trip overlaps Flask's own work instead of
+  adding to it;
 * only rows that exist are cached, keyed by their id or by a unique value
   (an email, a session id): an INSERT can therefore make no cached answer
-  wrong, and the triggers need not fire on it;
+  wrong, and the triggers need not fire on it. Second factors are the
+  exception (`ABSENCE_CACHED`): their triggers fire on inserts too, so the
+  absence of an id is cached as well;
 * an answer read while an invalidation arrived is not cached (a
   generation counter), so a slow read cannot store a row older than a
   change this process already knows of;
@@ -31,6 +37,7 @@ The cache is a bounded LRU (`READ_CACHE_SIZE` entries, 0 turns it off).
 SQLite is not cached: its reads are local and already cheap.
 """
 import os
+import select
 import threading
 import time
 import weakref
@@ -40,8 +47,13 @@ from typing import (Any, Callable, Dict, FrozenSet, List, Optional, Set,
 
 CHANNEL = "session_api_rows"
 """The NOTIFY channel of migration `0006_change_notify`."""
-TABLES = {"User": "users", "UserSession": "user_sessions"}
+TABLES = {"User": "users", "UserSession": "user_sessions",
+          "Authenticator": "authenticators"}
 """The record kinds cached, and the table whose triggers keep each true."""
+ABSENCE_CACHED = frozenset({"Authenticator"})
+"""Kinds whose triggers notify inserts too (migration `0007_factor_notify`),
+so that "no such id" can be cached as well: the insert of that id evicts
+it. A user without a second factor is then known without a query."""
 UNIQUE_LOOKUPS: Dict[str, FrozenSet[FrozenSet[str]]] = {
     "User": frozenset({frozenset({"email"}), frozenset({"email_key"})}),
     "UserSession": frozenset({frozenset({"session_id"})}),
@@ -49,6 +61,9 @@ UNIQUE_LOOKUPS: Dict[str, FrozenSet[FrozenSet[str]]] = {
 """The `find` lookups whose answer is cached: those on a unique value."""
 RETRY_SECONDS = 2.0
 """How long a lost listener waits before the next attempt to reconnect."""
+SYNC_TIMEOUT_SECONDS = 5.0
+"""The longest wait for the answer of a sync; past it the listener is
+counted as lost (the cache flushed, reads go to the database)."""
 
 Record = Dict[str, Any]
 _Key = Tuple[str, Any]
@@ -62,15 +77,55 @@ current request (None outside a request: then every lookup makes one)."""
 def begin_request() -> None:
     """Start a request on this thread: its first lookup will sync.
 
-    Registered as a Flask `before_request` hook, ahead of the
-    authentication guard. Returns None.
+    Called by `SyncMiddleware` as a request arrives, ahead of Flask.
+    Returns None.
     """
     _request.synced = set()
+    _request.started = []
 
 
 def end_request(exc: Optional[BaseException] = None) -> None:
-    """End the request of this thread (a Flask `teardown_request` hook)."""
+    """End the request of this thread; read any sync it left unread.
+
+    A sync sent by `RowCache.start_sync` whose answer no lookup needed
+    (a public path, credentials refused early) is read here, so the
+    listening connection is idle again for the next request.
+    """
+    for cache in getattr(_request, "started", None) or ():
+        cache.settle()
     _request.synced = None
+    _request.started = None
+
+
+class SyncMiddleware:
+    """WSGI middleware that starts the row cache's sync as a request arrives.
+
+    `wsgi_app` is the Flask app's WSGI callable; `cache_of()` returns the
+    `RowCache` of the current store, or None. Only requests that carry
+    credentials (a `Cookie` or an `Authorization` header) send the sync
+    early: they are the ones whose guard reads cached rows. Every request
+    is wrapped in `begin_request` / `end_request`.
+    """
+
+    def __init__(self, wsgi_app: Callable[..., Any],
+                 cache_of: Callable[[], Optional["RowCache"]]) -> None:
+        """Wrap `wsgi_app`; `cache_of` is asked once per request."""
+        self.wsgi_app = wsgi_app
+        self.cache_of = cache_of
+
+    def __call__(self, environ: Dict[str, Any],
+                 start_response: Callable[..., Any]) -> Any:
+        """Serve one WSGI request between `begin_request` and `end_request`.
+        """
+        begin_request()
+        try:
+            if "HTTP_COOKIE" in environ or "HTTP_AUTHORIZATION" in environ:
+                cache = self.cache_of()
+                if cache is not None:
+                    cache.start_sync()
+            return self.wsgi_app(environ, start_response)
+        finally:
+            end_request()
 
 
 def _after_fork() -> None:
@@ -128,6 +183,7 @@ class RowCache:
         self._by_row: Dict[Tuple[str, str], Set[_Key]] = {}
         self._lock = threading.RLock()
         self._listener: Any = None
+        self._pending: Optional[Set[Any]] = None
         self._retry_at = 0.0
         self.generation = 0
         self.hits = 0
@@ -146,6 +202,7 @@ class RowCache:
             if self._listener is not None:
                 _orphans.append(self._listener)
             self._listener = None
+            self._pending = None
             self._clear()
             self._retry_at = 0.0
 
@@ -153,6 +210,7 @@ class RowCache:
         """Flush, and close the listening connection (reopened on use)."""
         with self._lock:
             listener, self._listener = self._listener, None
+            self._pending = None
             self._clear()
             self._retry_at = 0.0
         if listener is not None:
@@ -193,6 +251,7 @@ class RowCache:
     def _lost(self) -> None:
         """Flush and stop caching: the listener is gone."""
         listener, self._listener = self._listener, None
+        self._pending = None
         self._clear()
         self._retry_at = time.monotonic() + self.retry_seconds
         if listener is not None:
@@ -201,21 +260,101 @@ class RowCache:
             except Exception:  # already broken; closing is best effort
                 pass
 
+    def start_sync(self) -> None:
+        """Send this request's sync now; `drain` reads its answer later.
+
+        Only in strict mode, inside a request (`begin_request`), while
+        listening, and when no other sync is in flight on the connection;
+        otherwise nothing is sent and `drain` makes the round trip itself.
+        The query is sent after the request arrived, so its answer still
+        covers every change committed before the request. Returns None; a
+        failure to send counts as a lost listener.
+        """
+        synced = getattr(_request, "synced", None)
+        if not self.strict or synced is None or self in synced:
+            return
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            listener = self._listener
+            if listener is None or self._pending is not None:
+                return
+            pgconn = listener.pgconn
+            try:
+                pgconn.send_query(b"")
+                while pgconn.flush() == 1:
+                    _wait(pgconn.socket, write=True)
+            except Exception:  # any failure of the socket means: lost
+                self._lost()
+                return
+            self._pending = synced
+            _request.started.append(self)
+        finally:
+            self._lock.release()
+
+    def settle(self) -> None:
+        """Read the answer of a sync still in flight, if there is one."""
+        with self._lock:
+            if self._pending is None or self._listener is None:
+                return
+            try:
+                self._finish_sync()
+                self._apply_arrived()
+            except Exception:  # any failure of the socket means: lost
+                self._lost()
+
+    def _finish_sync(self) -> None:
+        """Wait for the sync in flight; mark its request synced.
+
+        Raises `ConnectionError` when the answer is not the empty query's
+        or does not come within `SYNC_TIMEOUT_SECONDS`.
+        """
+        from psycopg import pq
+        pgconn = self._listener.pgconn
+        deadline = time.monotonic() + SYNC_TIMEOUT_SECONDS
+        pgconn.consume_input()
+        while pgconn.is_busy():
+            if not _wait(pgconn.socket, deadline=deadline):
+                raise ConnectionError("listener does not answer")
+            pgconn.consume_input()
+        statuses = []
+        while True:
+            result = pgconn.get_result()
+            if result is None:
+                break
+            statuses.append(result.status)
+        if statuses != [pq.ExecStatus.EMPTY_QUERY]:
+            raise ConnectionError("listener lost")
+        owner, self._pending = self._pending, None
+        owner.add(self)
+
+    def _apply_arrived(self) -> None:
+        """Apply every notification that has reached the connection."""
+        from psycopg import pq
+        pgconn = self._listener.pgconn
+        if pgconn.status != pq.ConnStatus.OK:
+            raise ConnectionError("listener lost")
+        while True:
+            notice = pgconn.notifies()
+            if notice is None:
+                break
+            self._apply(notice.extra.decode("utf-8", "replace"))
+
     def drain(self) -> bool:
         """Apply every change committed so far; return True if live.
 
         One round trip on the listening connection (an empty query):
         PostgreSQL sends a listener the notifications of every transaction
         committed before a query arrives ahead of that query's answer, so
-        when it returns, every change committed before this call has been
-        applied. Only reading what the socket already holds is not enough:
-        the listening backend must first be scheduled, which took tens of
-        milliseconds on a loaded machine. Within one request (see
+        when it returns, every change committed before this call (or
+        before `start_sync`, which sent it as the request arrived) has
+        been applied. Only reading what the socket already holds is not
+        enough: the listening backend must first be scheduled, which took
+        tens of milliseconds on a loaded machine. Within one request (see
         `begin_request`) the round trip is made once; later lookups only
         read what has arrived since, and so do all lookups when `strict`
-        is False. Returns False, with the cache
-        flushed, when there is no listening connection (lost, or not yet
-        back).
+        is False. Returns False, with the cache flushed, when there is no
+        listening connection (lost, or not yet back).
         """
         with self._lock:
             listener = self._listener
@@ -225,6 +364,8 @@ class RowCache:
             pgconn = listener.pgconn
             synced = getattr(_request, "synced", None)
             try:
+                if self._pending is not None:
+                    self._finish_sync()
                 if not self.strict or (
                         synced is not None and self in synced):
                     pgconn.consume_input()
@@ -234,13 +375,7 @@ class RowCache:
                         raise ConnectionError("listener lost")
                     if synced is not None:
                         synced.add(self)
-                if pgconn.status != pq.ConnStatus.OK:
-                    raise ConnectionError("listener lost")
-                while True:
-                    notice = pgconn.notifies()
-                    if notice is None:
-                        break
-                    self._apply(notice.extra.decode("utf-8", "replace"))
+                self._apply_arrived()
             except Exception:  # any failure of the socket means: lost
                 self._lost()
                 return False
@@ -302,7 +437,7 @@ class RowCache:
             generation = self.generation
         records = read()
         self.misses += 1
-        if live and records:
+        if live and (records or _absence_cacheable(cache_key)):
             with self._lock:
                 if self._listener is not None \
                         and generation == self.generation:
@@ -313,21 +448,50 @@ class RowCache:
              records: List[Record]) -> None:
         """Store `records` under `cache_key`, dropping the oldest entries."""
         self._entries[cache_key] = [dict(record) for record in records]
-        for record in records:
-            self._by_row.setdefault((kind, record.get("id")),
-                                    set()).add(cache_key)
+        for row_id in _row_ids(cache_key, records):
+            self._by_row.setdefault((kind, row_id), set()).add(cache_key)
         while len(self._entries) > self.size:
             old_key, old = self._entries.popitem(last=False)
-            for record in old:
-                held = self._by_row.get((old_key[0], record.get("id")))
+            for row_id in _row_ids(old_key, old):
+                held = self._by_row.get((old_key[0], row_id))
                 if held is not None:
                     held.discard(old_key)
                     if not held:
-                        del self._by_row[(old_key[0], record.get("id"))]
+                        del self._by_row[(old_key[0], row_id)]
 
     def __len__(self) -> int:
         """Return the number of cached entries."""
         return len(self._entries)
+
+
+def _absence_cacheable(cache_key: _Key) -> bool:
+    """Return True if an empty answer under `cache_key` may be cached.
+
+    Only a lookup by id of a kind in `ABSENCE_CACHED`: the notification of
+    an insert names the id, which finds the entry to evict.
+    """
+    kind, key = cache_key
+    return kind in ABSENCE_CACHED and key[0] == "id"
+
+
+def _row_ids(cache_key: _Key, records: List[Record]) -> List[Any]:
+    """Return the row ids whose change must evict `cache_key`."""
+    ids = [record.get("id") for record in records]
+    if not ids and _absence_cacheable(cache_key):
+        ids = [cache_key[1][1]]
+    return ids
+
+
+def _wait(fileno: int, write: bool = False,
+          deadline: Optional[float] = None) -> bool:
+    """Wait until socket `fileno` is readable (or writable); True if so.
+
+    `deadline` is a `time.monotonic()` value; False when it passes first.
+    """
+    left = None if deadline is None else max(0.0, deadline - time.monotonic())
+    if write:
+        return bool(select.select([], [fileno], [], left)[1])
+    return bool(select.select([fileno], [], [], left)[0])
 
 
 def find_key(kind: str, attributes: Record) -> Optional[Any]:

@@ -258,9 +258,9 @@ def _register_hooks(app: Flask, settings: Settings, auth: Optional[object],
     """Add the request id, the metrics, the guard and `Cache-Control`.
 
     The request id and the metrics come first, so that answers the guard
-    gives carry an id and are counted too; then the read caches' request
-    hooks, so that the guard's lookups make the round trip of
-    `models.row_cache.begin_request`. The guard leaves `public_paths`
+    gives carry an id and are counted too. A PostgreSQL row cache wraps
+    the WSGI app in `models.row_cache.SyncMiddleware`, which sends the
+    cache's round trip as a request arrives. The guard leaves `public_paths`
     open (the contract's excluded paths, the API's description and, with
     mail on, recovery).
     """
@@ -270,10 +270,10 @@ def _register_hooks(app: Flask, settings: Settings, auth: Optional[object],
     logs.install(app, settings)
     metrics.install(app, settings)
     if getattr(base.get_store(), "row_cache", None) is not None:
-        # Only a PostgreSQL row cache syncs per request; other stores skip
-        # the two hooks on the hot path.
-        app.before_request(row_cache.begin_request)
-        app.teardown_request(row_cache.end_request)
+        # Only a PostgreSQL row cache syncs per request; other stores keep
+        # the hot path free of it.
+        app.wsgi_app = row_cache.SyncMiddleware(  # type: ignore[method-assign]
+            app.wsgi_app, lambda: getattr(base.get_store(), "row_cache", None))
 
     @app.before_request
     def guard() -> Optional[Tuple[Response, int]]:
