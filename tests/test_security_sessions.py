@@ -221,17 +221,24 @@ def test_the_idle_timeout_ends_a_session_just_after_it(make_app, auth_type,
 
 @pytest.mark.parametrize("auth_type", ["session_exp_auth",
                                        "session_db_auth"])
-def test_use_is_written_every_twentieth_of_the_idle_timeout(
-        make_app, auth_type, frozen_clock):
+@pytest.mark.parametrize("idle, interval", [
+    (100, 50),          # half the timeout: a session in use never ends
+    (300, 60),          # at most one write a minute
+    (3600, 360),        # a tenth of the timeout
+])
+def test_use_is_written_once_per_interval(make_app, auth_type, frozen_clock,
+                                          idle, interval):
+    """Issue 18: `last_seen` at most once per max(60 s, idle / 10)."""
     create_user()
-    app = make_app(auth_type, session_duration=3600,
-                   session_idle_timeout=100)
+    app = make_app(auth_type, session_duration=7200,
+                   session_idle_timeout=idle)
     auth = app.extensions["session_api.auth"]
     session_id = session_id_of(login(app.test_client()))
     started = auth.store.get(session_id).last_seen
-    frozen_clock.advance(4)
-    assert status_with(app, session_id) == 200
-    assert auth.store.get(session_id).last_seen == started     # < 5 s
+    for step in (1, interval - 2):
+        frozen_clock.advance(step)
+        assert status_with(app, session_id) == 200
+        assert auth.store.get(session_id).last_seen == started
     frozen_clock.advance(1)
     assert status_with(app, session_id) == 200
     assert auth.store.get(session_id).last_seen == frozen_clock.now

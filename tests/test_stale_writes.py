@@ -137,7 +137,7 @@ def test_a_touch_racing_a_logout_does_not_bring_the_session_back(
     auth = auth_class(Settings(session_duration=3600,
                                session_idle_timeout=30))
     session_id = auth.create_session(user.id)
-    frozen_clock.advance(10)                    # due for a touch
+    frozen_clock.advance(15)                    # due for a touch
     real_get = auth.store.get
 
     def get_then_logged_out_elsewhere(sid):

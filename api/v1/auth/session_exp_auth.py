@@ -12,6 +12,19 @@ from api.v1.config import Settings
 from models import clock
 
 
+def touch_interval(idle_timeout: int) -> float:
+    """Return the seconds between two recorded uses of a session.
+
+    `idle_timeout` is in seconds (> 0). The interval is `max(60,
+    idle_timeout / 10)`, so that a session in steady use costs one write a
+    minute at most, but never more than half the timeout, so that a
+    session used more often than every `idle_timeout / 2` seconds never
+    ends while in use. A session may thus end up to one interval early
+    (10 % of a timeout of 10 minutes or more; 60 s of shorter ones).
+    """
+    return min(max(60.0, idle_timeout / 10), idle_timeout / 2)
+
+
 class SessionExpAuth(SessionAuth):
     """Sessions that end `SESSION_DURATION` seconds after they start.
 
@@ -32,7 +45,8 @@ class SessionExpAuth(SessionAuth):
         super().__init__(settings, store)
         self.session_duration = self.settings.session_duration
         self.idle_timeout = self.settings.session_idle_timeout
-        self._touch_every = timedelta(seconds=max(1, self.idle_timeout // 20))
+        self._touch_every = timedelta(seconds=touch_interval(
+            self.idle_timeout))
 
     def default_store(self) -> SessionStore:
         """Return the store of session dictionaries in the class dict."""
@@ -103,9 +117,9 @@ class SessionExpAuth(SessionAuth):
                    record: Optional[SessionRecord]) -> None:
         """Record a use of a live session, for the idle timeout.
 
-        Written at most every 1/20 of the timeout (at least every second)
-        to spare writes, so a session may end up to 5% early; the store
-        only updates a session that still exists.
+        Written at most once per `touch_interval(idle_timeout)` seconds,
+        so that most reads write nothing; the store only updates a
+        session that still exists.
         """
         if record is None:
             return
