@@ -417,13 +417,17 @@ class RowCache:
                     self._evict(kind, row_id)
 
     def lookup(self, kind: str, key: Any,
-               read: Callable[[], List[Record]]) -> List[Record]:
+               read: Callable[[], List[Record]],
+               extra: Optional[List[Tuple[str, Any, List[Record]]]] = None
+               ) -> List[Record]:
         """Return the records for `key`, from the cache or from `read()`.
 
         `key` is `("id", <id>)` or the frozen attributes of a unique
         lookup. `read` asks the database and returns the records found;
         a non-empty answer is cached when no invalidation arrived while
-        it was read. Copies are returned, so callers may change them.
+        it was read, and so is every `(kind, key, records)` that `read`
+        appended to `extra` (rows the same query read). Copies are
+        returned, so callers may change them.
         """
         cache_key = (kind, key)
         with self._lock:
@@ -437,11 +441,14 @@ class RowCache:
             generation = self.generation
         records = read()
         self.misses += 1
-        if live and (records or _absence_cacheable(cache_key)):
+        if live and (records or _absence_cacheable(cache_key) or extra):
             with self._lock:
                 if self._listener is not None \
                         and generation == self.generation:
-                    self._put(cache_key, kind, records)
+                    if records or _absence_cacheable(cache_key):
+                        self._put(cache_key, kind, records)
+                    for other_kind, other_key, rows in extra or ():
+                        self._put((other_kind, other_key), other_kind, rows)
         return [dict(record) for record in records]
 
     def _put(self, cache_key: _Key, kind: str,

@@ -315,6 +315,12 @@ def _record_value(value: Any) -> Any:
     return value
 
 
+LINKED: Dict[str, Tuple[str, str]] = {"UserSession": ("user_id", "User")}
+"""A cached lookup of a session that misses reads its user in the same
+query: `(field naming the other row, its kind)`. The request that needs
+the session needs its user next (issue 18: one query on a miss)."""
+
+
 class SqlRecordStore(RecordStore):
     """Records of `User` and `UserSession` in a SQL database.
 
@@ -535,14 +541,62 @@ class SqlRecordStore(RecordStore):
 
         Fields that are columns are matched by the database (with its
         indexes); any other field makes it a scan. A lookup on a unique
-        value may be answered by the row cache.
+        value may be answered by the row cache; when it is not, and the
+        kind names a row of another (`LINKED`: a session's user), that row
+        is read in the same query and cached too.
         """
         cache = self.row_cache
         key = None if cache is None else find_key(kind, attributes)
-        if key is not None:
+        if key is None:
+            return self._find(kind, attributes)
+        link = LINKED.get(kind)
+        if link is None or len(attributes) != 1:
             return cache.lookup(kind, key,
                                 lambda: self._find(kind, attributes))
-        return self._find(kind, attributes)
+        extra: List[Tuple[str, Any, List[Record]]] = []
+        return cache.lookup(kind, key, lambda: self._find_linked(
+            kind, attributes, link, extra), extra)
+
+    def _find_linked(self, kind: str, attributes: Record,
+                     link: Tuple[str, str],
+                     extra: List[Tuple[str, Any, List[Record]]]
+                     ) -> List[Record]:
+        """Return the records matching `attributes` (one field), read from
+        the database with the row each names through `link`.
+
+        `link` is `(field, other kind)`: the record's `field` holds the id
+        of a row of the other kind, read by the same query (a LEFT JOIN).
+        Each row found is appended to `extra` as `(kind, ("id", id),
+        [record])`, for the row cache to keep beside the answer.
+        """
+        mapping = self._ready(kind)
+        field_name, other_kind = link
+        other = self._ready(other_kind)
+        (name, value), = attributes.items()
+        column = mapping.fields.get(name) or (
+            name if name in mapping.derived else None)
+        try:
+            converted = None if column is None else _column_value(
+                mapping.table.c[column], value, name)
+        except StoreError:
+            converted = None
+        if converted is None:
+            return self._find(kind, attributes)
+        statement = _linked_statement(mapping, column,
+                                      mapping.fields[field_name], other)
+
+        def work(connection: Connection) -> List[Record]:
+            """Select the matching rows and their linked rows."""
+            found = []
+            for row in connection.execute(statement, {"p0": converted}):
+                values = row._mapping
+                found.append(_to_record(mapping, _Prefixed(values, "a_")))
+                if values["b_id"] is not None:
+                    linked = _to_record(other, _Prefixed(values, "b_"))
+                    extra.append((other_kind, ("id", linked["id"]),
+                                  [linked]))
+            return found
+        return self._run(work, write=False)
 
     def _find(self, kind: str, attributes: Record) -> List[Record]:
         """Return the records matching `attributes`, read from the database."""
@@ -728,6 +782,52 @@ def _to_row(mapping: _Mapping, record: Record) -> Dict[str, Any]:
         values[name] = derive(record.get(source))
     values["extra"] = orjson.dumps(extra).decode() if extra else None
     return values
+
+
+class _Prefixed:
+    """The columns of one table in a joined row, by their own names.
+
+    `values` is the row's mapping, whose keys are the column names with
+    `prefix` in front (`a_id`, `b_id`); `_mapping[name]` gives the value
+    of column `name` of that table.
+    """
+
+    def __init__(self, values: Any, prefix: str) -> None:
+        """Wrap the row mapping `values` for the columns under `prefix`."""
+        self._values = values
+        self._prefix = prefix
+
+    @property
+    def _mapping(self) -> "_Prefixed":
+        """Return self: `_to_record` reads `row._mapping[column]`."""
+        return self
+
+    def __getitem__(self, column: str) -> Any:
+        """Return the value of `column` of this table."""
+        return self._values[self._prefix + column]
+
+
+def _linked_statement(mapping: _Mapping, column: str, link_column: str,
+                      other: _Mapping) -> Any:
+    """Return a SELECT of the rows of `mapping` whose `column` is `:p0`,
+    each with the row of `other` whose id its `link_column` holds.
+
+    Columns are labelled `a_<name>` and `b_<name>`; a missing linked row
+    gives NULLs (LEFT JOIN). Built once per pair and kept.
+    """
+    key = ("linked", mapping.table.name, (column, link_column),
+           (other.table.name,))
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        table, linked = mapping.table, other.table
+        statement = select(
+            *[c.label("a_" + c.name) for c in table.c],
+            *[c.label("b_" + c.name) for c in linked.c],
+        ).select_from(table.outerjoin(
+            linked, linked.c.id == table.c[link_column])).where(
+            table.c[column] == bindparam("p0")).order_by(table.c.seq)
+        _STATEMENTS[key] = statement
+    return statement
 
 
 def _to_record(mapping: _Mapping, row: Any) -> Record:

@@ -123,3 +123,42 @@ def test_a_factor_added_by_hand_refuses_basic_at_the_next_request(
     assert answer(client, headers=headers) == FORBIDDEN
     psql(database, "TRUNCATE authenticators")
     assert answer(client, headers=headers) == (200, user.to_json())
+
+
+def test_a_session_missing_from_the_cache_costs_one_query(make_app,
+                                                          database):
+    """Issue 18: the session and its user are read together on a miss."""
+    from sqlalchemy import event
+
+    app = make_app("session_db_auth", session_duration=3600)
+    store = base.get_store()
+    cache = store.row_cache
+    user = create_user(first_name="Bob")
+    client = app.test_client()
+    assert login(client).status_code == 200
+    assert answer(client) == (200, user.to_json())
+    queries = []
+
+    def count(conn, cursor, statement, parameters, context, many):
+        """Count each SELECT sent to the database."""
+        if statement.lstrip().upper().startswith("SELECT"):
+            queries.append(statement)
+    for engine in {store.engine, store._reader}:
+        event.listen(engine, "before_cursor_execute", count)
+    try:
+        sessions = [key for key in cache._entries
+                    if key[0] == "UserSession"]
+        assert sessions
+        session_row = cache._entries[sessions[0]][0]["id"]
+        cache.evict("UserSession", [session_row])
+        cache.evict("User", [user.id])
+        assert answer(client) == (200, user.to_json())
+        assert len(queries) == 1 and "JOIN" in queries[0].upper()
+        assert answer(client) == (200, user.to_json())
+        assert len(queries) == 1
+        psql(database, "DELETE FROM users")
+        cache.evict("UserSession", [session_row])
+        assert answer(client) == FORBIDDEN
+    finally:
+        for engine in {store.engine, store._reader}:
+            event.remove(engine, "before_cursor_execute", count)
