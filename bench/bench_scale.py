@@ -18,9 +18,11 @@ file is moved away; without that command the store is skipped. The API
 runs under gunicorn with 1 sync worker (`AUTH_TYPE=session_db_auth`,
 `SESSION_DURATION=3600`). Measured: start-up until `/api/v1/status`
 answers (median of `--startups` starts), the worker's VmRSS after the
-requests below, and the median latency of sequential requests (after a
-warm-up): a login, `GET /api/v1/users/me` with the cookie, and
-`POST /api/v1/users` (a new email each time). Each figure is also given as
+requests below and again after `GET /api/v1/users/<id>` of `--read-users`
+distinct users (which fills the read caches to their bound), and the
+median latency of sequential requests (after a warm-up): a login,
+`GET /api/v1/users/me` with the cookie, and `POST /api/v1/users` (a new
+email each time). Each figure is also given as
 a ratio to its value at the smallest N; the targets are a ratio of at
 most 1.2 and a start-up of at most 1 s (a miss is marked with ✗).
 """
@@ -61,6 +63,7 @@ STARTUP_TARGET_S = 1.0
 FIGURES = (
     ("startup_s", "start-up (s)", "{:.2f}"),
     ("rss_mib", "worker RSS (MiB)", "{:.0f}"),
+    ("rss_full_mib", "RSS after reading users (MiB)", "{:.0f}"),
     ("login_ms", "login (ms)", "{:.1f}"),
     ("me_ms", "GET /users/me (ms)", "{:.2f}"),
     ("create_ms", "POST /users (ms)", "{:.1f}"),
@@ -80,13 +83,15 @@ class Figures:
     login_ms: float
     me_ms: float
     create_ms: float
+    rss_full_mib: float
     import_s: Optional[float] = None
 
 
-def write_users(workdir: str, count: int, password_hash: str) -> None:
+def write_users(workdir: str, count: int, password_hash: str) -> List[str]:
     """Write `count` users to `workdir/.db_User.json` in the store format.
 
     Every user has the hash `password_hash`; the first is `KNOWN_EMAIL`.
+    Returns their ids, in order.
     """
     now = datetime.datetime.now(datetime.timezone.utc).strftime(
         TIMESTAMP_FORMAT)
@@ -102,6 +107,7 @@ def write_users(workdir: str, count: int, password_hash: str) -> None:
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(records, handle)
     os.chmod(path, 0o600)
+    return list(records)
 
 
 def median_ms(call: Callable[[int], None], warmup: int,
@@ -158,6 +164,20 @@ def measure_requests(base: str, args: argparse.Namespace,
             "create_ms": median_ms(create, args.warmup, args.samples)}
 
 
+def read_users(base: str, user_ids: Sequence[str]) -> None:
+    """GET `/api/v1/users/<id>` once for each of `user_ids`, logged in.
+
+    Fills the worker's read caches as a workload over many users would,
+    so that the RSS measured next includes them at their bound.
+    """
+    client = requests.Session()
+    expect(client.post(base + "/api/v1/auth_session/login", data={
+        "email": KNOWN_EMAIL, "password": KNOWN_PASSWORD}), 200, "login")
+    for user_id in user_ids:
+        expect(client.get(base + "/api/v1/users/" + user_id), 200,
+               "GET /users/<id>")
+
+
 def measure(store: str, count: int, args: argparse.Namespace,
             password_hash: str) -> Figures:
     """Set up `store` with `count` users, start the API, measure it.
@@ -171,7 +191,7 @@ def measure(store: str, count: int, args: argparse.Namespace,
         lambda: shutil.rmtree(workdir, ignore_errors=True)]
     server: Optional[benchlib.Server] = None
     try:
-        write_users(workdir, count, password_hash)
+        user_ids = write_users(workdir, count, password_hash)
         env = dict(SERVER_ENV)
         import_s = None
         if store != "json":
@@ -212,8 +232,13 @@ def measure(store: str, count: int, args: argparse.Namespace,
         rss = benchlib.rss_kib(worker) if worker else None
         if rss is None:
             raise BenchError("cannot read the worker's VmRSS")
+        read_users(server.base_url, user_ids[:args.read_users])
+        rss_full = benchlib.rss_kib(worker)
+        if rss_full is None:
+            raise BenchError("cannot read the worker's VmRSS")
         return Figures(startup_s=statistics.median(startups),
-                       rss_mib=rss / 1024, import_s=import_s, **latencies)
+                       rss_mib=rss / 1024, rss_full_mib=rss_full / 1024,
+                       import_s=import_s, **latencies)
     finally:
         if server is not None:
             server.stop()
@@ -272,8 +297,9 @@ def report(results: Dict[str, Dict[int, Figures]], notes: Sequence[str],
                                           benchlib.git_revision()),
         "* gunicorn, 1 sync worker, AUTH_TYPE=session_db_auth; latencies: "
         "median of {} sequential requests after {} warm-up; start-up: "
-        "median of {} starts; RSS: worker VmRSS after the requests".format(
-            args.samples, args.warmup, args.startups),
+        "median of {} starts; RSS: worker VmRSS after the requests, then "
+        "after reading min(N, {:,}) distinct users".format(
+            args.samples, args.warmup, args.startups, args.read_users),
         "* targets: ratio ≤ {}× the smallest N, start-up ≤ {:.0f} s "
         "(✗ marks a miss)".format(RATIO_TARGET, STARTUP_TARGET_S),
         ""]
@@ -297,6 +323,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--startups", type=int, default=3,
                         help="starts per N; the median is reported")
     parser.add_argument("--startup-timeout", type=float, default=120.0)
+    parser.add_argument("--read-users", type=int, default=20000,
+                        help="distinct users read (GET /users/<id>) before "
+                        "the second RSS: more than READ_CACHE_SIZE (10,000) "
+                        "fills the read caches to their bound")
     parser.add_argument("--markdown", metavar="FILE",
                         help="also write the report to FILE")
     return parser.parse_args(argv)
