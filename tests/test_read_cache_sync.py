@@ -21,6 +21,7 @@ ME = "/api/v1/users/me"
 FORBIDDEN = (403, {"error": "Forbidden"})
 KEY = "k" * 32
 
+
 pytestmark = pytest.mark.parametrize("database", ["postgresql"],
                                      indirect=True)
 
@@ -57,8 +58,9 @@ def test_a_sync_no_lookup_read_leaves_the_listener_ready(make_app,
     assert answer(client)[1]["first_name"] == "Robert"
 
 
-def test_only_requests_with_credentials_send_a_sync(make_app, database,
-                                                   monkeypatch):
+def test_only_requests_with_credentials_send_a_sync(
+        make_app, database, monkeypatch):
+
     """`/status` without a cookie or Basic header costs the cache nothing.
     """
     app = make_app("session_db_auth", session_duration=3600)
@@ -80,8 +82,8 @@ def test_only_requests_with_credentials_send_a_sync(make_app, database,
     assert started == [1, 1]
 
 
-def test_basic_users_without_a_second_factor_make_no_query(make_app,
-                                                          database):
+def test_basic_users_without_a_second_factor_make_no_query(
+        make_app, database):
     """The absence of a TOTP factor is cached like a row."""
     app = make_app("basic_auth", secret_key=KEY)
     cache = base.get_store().row_cache
