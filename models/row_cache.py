@@ -36,6 +36,7 @@ Rules, in the order they protect correctness:
 The cache is a bounded LRU (`READ_CACHE_SIZE` entries, 0 turns it off).
 SQLite is not cached: its reads are local and already cheap.
 """
+import logging
 import os
 import select
 import threading
@@ -44,6 +45,8 @@ import weakref
 from collections import OrderedDict
 from typing import (Any, Callable, Dict, FrozenSet, List, Optional, Set,
                     Tuple)
+
+logger = logging.getLogger(__name__)
 
 CHANNEL = "session_api_rows"
 """The NOTIFY channel of migration `0006_change_notify`."""
@@ -64,6 +67,17 @@ RETRY_SECONDS = 2.0
 SYNC_TIMEOUT_SECONDS = 5.0
 """The longest wait for the answer of a sync; past it the listener is
 counted as lost (the cache flushed, reads go to the database)."""
+IDLE_READ_SECONDS = 0.5
+"""How often a listener's reader thread applies what has arrived, so that
+a process without requests still reads its notifications: PostgreSQL
+cannot trim its NOTIFY queue (shared by the whole server) past a listener
+that stopped reading."""
+IDLE_READ_BUDGET_SECONDS = 0.05
+"""The longest a reader thread holds the cache for one pass."""
+
+IDENTITY_SQL = "SELECT current_database(), pg_postmaster_start_time()"
+"""What the listener and the store must agree on: the same database of the
+same running server (its start time tells two servers apart)."""
 
 Record = Dict[str, Any]
 _Key = Tuple[str, Any]
@@ -169,13 +183,18 @@ class RowCache:
     """
 
     def __init__(self, listen_url: str, size: int, strict: bool = True,
-                 retry_seconds: float = RETRY_SECONDS) -> None:
+                 retry_seconds: float = RETRY_SECONDS,
+                 identity: Optional[Callable[[], Optional[Tuple[Any, ...]]]]
+                 = None) -> None:
         """Create an empty cache; nothing connects until the first lookup.
 
         `strict` False skips the round trip of `drain` (only what has
-        reached the socket is applied: `READ_CACHE_STRICT=0`).
+        reached the socket is applied: `READ_CACHE_STRICT=0`). `identity`
+        returns the store's answer to `IDENTITY_SQL` (None if unknown);
+        a listener whose answer differs is not used.
         """
         self.listen_url = listen_url
+        self.identity = identity
         self.size = size
         self.strict = strict
         self.retry_seconds = retry_seconds
@@ -185,6 +204,7 @@ class RowCache:
         self._listener: Any = None
         self._pending: Optional[Set[Any]] = None
         self._retry_at = 0.0
+        self._connecting = False
         self.generation = 0
         self.hits = 0
         self.misses = 0
@@ -203,6 +223,7 @@ class RowCache:
                 _orphans.append(self._listener)
             self._listener = None
             self._pending = None
+            self._connecting = False
             self._clear()
             self._retry_at = 0.0
 
@@ -214,10 +235,7 @@ class RowCache:
             self._clear()
             self._retry_at = 0.0
         if listener is not None:
-            try:
-                listener.close()
-            except Exception:  # a dead socket may fail to close; it is gone
-                pass
+            _close_quietly(listener)
 
     def _clear(self) -> None:
         """Drop every entry and move the generation on."""
@@ -229,24 +247,68 @@ class RowCache:
     def _connect(self) -> bool:
         """Open the listening connection; return True once it listens.
 
-        A failure leaves the cache off until `retry_seconds` have passed.
+        Called with the lock held; the connection is made without it, so
+        that other threads keep reading the database meanwhile (they find
+        no listener and do not cache). A failure, or a listener that
+        reaches another database than the store's, leaves the cache off
+        until `retry_seconds` have passed.
         """
         now = time.monotonic()
-        if now < self._retry_at:
+        if now < self._retry_at or self._connecting:
             return False
         self._retry_at = now + self.retry_seconds
+        self._connecting = True
+        self._lock.release()
+        try:
+            listener = self._open_listener()
+        finally:
+            self._lock.acquire()
+            self._connecting = False
+        if listener is None:
+            return False
+        if self._listener is not None:
+            _close_quietly(listener)
+            return True
+        self._clear()
+        self._listener = listener
+        reader = threading.Thread(target=_read_while_idle,
+                                  args=(weakref.ref(self), listener),
+                                  name="row-cache-reader", daemon=True)
+        reader.start()
+        return True
+
+    def _open_listener(self) -> Any:
+        """Return a new connection that listens on `CHANNEL`, or None.
+
+        None when PostgreSQL cannot be reached, or when the connection
+        reaches another database, or another server, than the store's
+        (`identity`): NOTIFY does not cross databases, so such a listener
+        would never hear a change (logged as an error).
+        """
         import psycopg
+        listener = None
         try:
             listener = psycopg.connect(
                 self.listen_url, autocommit=True, connect_timeout=3,
                 keepalives=1, keepalives_idle=10, keepalives_interval=5,
-                keepalives_count=3)
+                keepalives_count=3,
+                tcp_user_timeout=int(SYNC_TIMEOUT_SECONDS * 1000))
             listener.execute("LISTEN " + CHANNEL)
-        except psycopg.Error:
-            return False
-        self._clear()
-        self._listener = listener
-        return True
+            if self.identity is not None:
+                here = tuple(listener.execute(IDENTITY_SQL).fetchone())
+                there = self.identity()
+                if there is not None and here != tuple(there):
+                    logger.error(
+                        "read cache off: DATABASE_LISTEN_URL reaches "
+                        "database %s, DATABASE_URL reaches %s; NOTIFY "
+                        "does not cross databases", here[0], there[0])
+                    _close_quietly(listener)
+                    return None
+            return listener
+        except Exception:  # unreachable, refused, or the store failed
+            if listener is not None:
+                _close_quietly(listener)
+            return None
 
     def _lost(self) -> None:
         """Flush and stop caching: the listener is gone."""
@@ -255,10 +317,7 @@ class RowCache:
         self._clear()
         self._retry_at = time.monotonic() + self.retry_seconds
         if listener is not None:
-            try:
-                listener.close()
-            except Exception:  # already broken; closing is best effort
-                pass
+            _close_quietly(listener)
 
     def start_sync(self) -> None:
         """Send this request's sync now; `drain` reads its answer later.
@@ -279,11 +338,8 @@ class RowCache:
             listener = self._listener
             if listener is None or self._pending is not None:
                 return
-            pgconn = listener.pgconn
             try:
-                pgconn.send_query(b"")
-                while pgconn.flush() == 1:
-                    _wait(pgconn.socket, write=True)
+                _send_sync(listener.pgconn)
             except Exception:  # any failure of the socket means: lost
                 self._lost()
                 return
@@ -312,13 +368,13 @@ class RowCache:
         from psycopg import pq
         pgconn = self._listener.pgconn
         deadline = time.monotonic() + SYNC_TIMEOUT_SECONDS
-        pgconn.consume_input()
-        while pgconn.is_busy():
-            if not _wait(pgconn.socket, deadline=deadline):
-                raise ConnectionError("listener does not answer")
-            pgconn.consume_input()
         statuses = []
         while True:
+            pgconn.consume_input()
+            while pgconn.is_busy():
+                if not _wait(pgconn.socket, deadline=deadline):
+                    raise ConnectionError("listener does not answer")
+                pgconn.consume_input()
             result = pgconn.get_result()
             if result is None:
                 break
@@ -354,13 +410,14 @@ class RowCache:
         `begin_request`) the round trip is made once; later lookups only
         read what has arrived since, and so do all lookups when `strict`
         is False. Returns False, with the cache flushed, when there is no
-        listening connection (lost, or not yet back).
+        listening connection (lost, or not yet back), or when the answer
+        does not come within `SYNC_TIMEOUT_SECONDS`. Must be called
+        without the lock held (a reconnection releases it).
         """
         with self._lock:
             listener = self._listener
             if listener is None:
                 return self._connect()
-            from psycopg import pq
             pgconn = listener.pgconn
             synced = getattr(_request, "synced", None)
             try:
@@ -370,11 +427,9 @@ class RowCache:
                         synced is not None and self in synced):
                     pgconn.consume_input()
                 else:
-                    result = pgconn.exec_(b"")
-                    if result.status != pq.ExecStatus.EMPTY_QUERY:
-                        raise ConnectionError("listener lost")
-                    if synced is not None:
-                        synced.add(self)
+                    _send_sync(pgconn)
+                    self._pending = synced if synced is not None else set()
+                    self._finish_sync()
                 self._apply_arrived()
             except Exception:  # any failure of the socket means: lost
                 self._lost()
@@ -403,9 +458,7 @@ class RowCache:
             for record in records or ():
                 other = record.get("id")
                 if other != row_id:
-                    held = self._by_row.get((kind, other))
-                    if held is not None:
-                        held.discard(key)
+                    self._unindex(kind, other, key)
 
     def evict(self, kind: str, row_ids: List[str]) -> None:
         """Drop the rows `row_ids` of `kind` (this process wrote them)."""
@@ -430,9 +483,9 @@ class RowCache:
         returned, so callers may change them.
         """
         cache_key = (kind, key)
+        live = self.drain()
         with self._lock:
-            live = self.drain()
-            if live:
+            if live and self._listener is not None:
                 records = self._entries.get(cache_key)
                 if records is not None:
                     self._entries.move_to_end(cache_key)
@@ -453,18 +506,57 @@ class RowCache:
 
     def _put(self, cache_key: _Key, kind: str,
              records: List[Record]) -> None:
-        """Store `records` under `cache_key`, dropping the oldest entries."""
+        """Store `records` under `cache_key`, dropping the oldest entries.
+
+        An entry already under `cache_key` is replaced, index included.
+        """
+        old = self._entries.pop(cache_key, None)
+        if old is not None:
+            for row_id in _row_ids(cache_key, old):
+                self._unindex(kind, row_id, cache_key)
         self._entries[cache_key] = [dict(record) for record in records]
         for row_id in _row_ids(cache_key, records):
             self._by_row.setdefault((kind, row_id), set()).add(cache_key)
         while len(self._entries) > self.size:
             old_key, old = self._entries.popitem(last=False)
             for row_id in _row_ids(old_key, old):
-                held = self._by_row.get((old_key[0], row_id))
-                if held is not None:
-                    held.discard(old_key)
-                    if not held:
-                        del self._by_row[(old_key[0], row_id)]
+                self._unindex(old_key[0], row_id, old_key)
+
+    def _unindex(self, kind: str, row_id: Any, cache_key: _Key) -> None:
+        """Forget that `cache_key` holds row `row_id` of `kind`."""
+        held = self._by_row.get((kind, row_id))
+        if held is not None:
+            held.discard(cache_key)
+            if not held:
+                del self._by_row[(kind, row_id)]
+
+    def read_idle(self, listener: Any) -> Optional[bool]:
+        """Apply what has arrived on `listener`; True if more is waiting.
+
+        Run by the listener's reader thread every `IDLE_READ_SECONDS`, so
+        that PostgreSQL can trim its NOTIFY queue while this process has
+        no request; it reads until the socket is empty, for at most
+        `IDLE_READ_BUDGET_SECONDS` per pass (then True: call again soon).
+        None once `listener` is replaced, lost or closed. Reading here
+        never takes a sync's answer from the request waiting for it
+        (libpq keeps results until asked for).
+        """
+        with self._lock:
+            if self._listener is not listener:
+                return None
+            pgconn = listener.pgconn
+            until = time.monotonic() + IDLE_READ_BUDGET_SECONDS
+            try:
+                while True:
+                    pgconn.consume_input()
+                    self._apply_arrived()
+                    if not _wait(pgconn.socket, deadline=0.0):
+                        return False
+                    if time.monotonic() > until:
+                        return True
+            except Exception:  # any failure of the socket means: lost
+                self._lost()
+                return None
 
     def __len__(self) -> int:
         """Return the number of cached entries."""
@@ -487,6 +579,46 @@ def _row_ids(cache_key: _Key, records: List[Record]) -> List[Any]:
     if not ids and _absence_cacheable(cache_key):
         ids = [cache_key[1][1]]
     return ids
+
+
+def _send_sync(pgconn: Any) -> None:
+    """Send the empty query of a sync on `pgconn` (a psycopg `PGconn`).
+
+    Raises what the socket raises; its answer is read by `_finish_sync`.
+    """
+    pgconn.send_query(b"")
+    deadline = time.monotonic() + SYNC_TIMEOUT_SECONDS
+    while pgconn.flush() == 1:
+        if not _wait(pgconn.socket, write=True, deadline=deadline):
+            raise ConnectionError("listener does not take the sync")
+
+
+def _close_quietly(connection: Any) -> None:
+    """Close a psycopg connection; a dead socket may fail, it is gone."""
+    try:
+        connection.close()
+    except Exception:  # closing is best effort
+        pass
+
+
+def _read_while_idle(cache_ref: "weakref.ref[RowCache]",
+                     listener: Any) -> None:
+    """Body of a listener's reader thread (see `RowCache.read_idle`).
+
+    Ends when the listener is replaced, lost or closed, or when the cache
+    is gone (`cache_ref` is a weak reference, so that the thread keeps
+    nothing alive).
+    """
+    more = False
+    while True:
+        time.sleep(0 if more else IDLE_READ_SECONDS)
+        cache = cache_ref()
+        if cache is None:
+            return
+        more = cache.read_idle(listener)
+        del cache
+        if more is None:
+            return
 
 
 def _wait(fileno: int, write: bool = False,
@@ -540,4 +672,5 @@ def attach(store: Any, listen_url: Optional[str], size: int,
         return
     if current is not None:
         current.close()
-    store.row_cache = RowCache(url, size, strict)
+    store.row_cache = RowCache(url, size, strict,
+                               identity=getattr(store, "identity", None))

@@ -34,7 +34,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from models.emails import normalize_email
 from models.row_cache import TABLES as CACHED_KINDS
-from models.row_cache import RowCache, find_key
+from models.row_cache import IDENTITY_SQL, RowCache, find_key
 from models.store import (Delete, DuplicateRecordError, Insert, Operation,
                           Record, RecordConflictError, RecordMissingError,
                           RecordStore, StoreConfigError, StoreError,
@@ -506,6 +506,16 @@ class SqlRecordStore(RecordStore):
         """
         return self._run(lambda connection: connection.exec_driver_sql(
             "SELECT 1").scalar() == 1, write=False)
+
+    def identity(self) -> Tuple[Any, ...]:
+        """Return the database's name and its server's start time.
+
+        What `models.row_cache` compares with its listener's answer
+        (`IDENTITY_SQL`, PostgreSQL only). Raises `StoreUnavailableError`
+        when the database cannot serve.
+        """
+        return self._run(lambda connection: tuple(connection.exec_driver_sql(
+            IDENTITY_SQL).one()), write=False)
 
     def _ready(self, kind: str) -> _Mapping:
         """Prepare the schema if needed; return the mapping of `kind`."""

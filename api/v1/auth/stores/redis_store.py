@@ -237,7 +237,9 @@ class RedisSessionStore(SessionStore):
 
     def set_auth_time(self, session_id: str, auth_time: datetime) -> bool:
         """Move the session's `auth` field, if it exists (one script)."""
-        key = self._session_key(session_handle(session_id))
+        handle = session_handle(session_id)
+        key = self._session_key(handle)
+        self._evict([handle])
         return bool(self._call(lambda: self._auth_time(
             keys=[key], args=[str(_ms(auth_time))])))
 
