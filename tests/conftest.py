@@ -138,6 +138,22 @@ def postgres_url() -> Iterator[str]:
 _postgres_stores: list = []
 
 
+@pytest.fixture(scope="session")
+def prepared_postgres_store(postgres_url: str):
+    """Return this run's PostgreSQL record store, its tables made.
+
+    One store (one connection pool) per run; module-scoped fixtures that
+    start servers on this database take it so that its tables exist
+    before the servers do.
+    """
+    from models.sql_store import SqlRecordStore
+    if not _postgres_stores:
+        _postgres_stores.append(SqlRecordStore(postgres_url))
+    store = _postgres_stores[0]
+    store.prepare()
+    return store
+
+
 @pytest.fixture(params=STORES)
 def database(request, workdir) -> Iterator[Optional[str]]:
     """Run the test on one record store; yield its `DATABASE_URL` or None.
@@ -154,9 +170,7 @@ def database(request, workdir) -> Iterator[Optional[str]]:
         store = SqlRecordStore(url)
     else:
         url = request.getfixturevalue("postgres_url")
-        if not _postgres_stores:
-            _postgres_stores.append(SqlRecordStore(url))
-        store = _postgres_stores[0]
+        store = request.getfixturevalue("prepared_postgres_store")
         store.prepare()
     base.set_store(store)
     try:
@@ -169,9 +183,9 @@ def database(request, workdir) -> Iterator[Optional[str]]:
         base.set_store(JsonFileStore())
 
 
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    """Yield the URL of a Redis db reserved for tests, flushed around."""
+@contextmanager
+def _flushed_redis() -> Iterator[str]:
+    """Flush the tests' Redis db; yield its URL; flush it again after."""
     import redis
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
     try:
@@ -183,6 +197,25 @@ def redis_url() -> Iterator[str]:
     finally:
         client.flushdb()
         client.close()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """Yield the URL of a Redis db reserved for tests, flushed around."""
+    with _flushed_redis() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def flushed_redis_url() -> Iterator[str]:
+    """Yield the tests' Redis db URL, flushed around a whole module.
+
+    For servers that a module starts once: its tests must not take
+    `redis_url` (which flushes under the running servers), and each uses
+    users and sessions of its own.
+    """
+    with _flushed_redis() as url:
+        yield url
 
 
 @pytest.fixture
