@@ -49,10 +49,18 @@ _skipped_services: Dict[str, str] = {}
 UAS_SETTINGS = ("UAS_DATABASE_URL", "ACCOUNT_POLICY", "RESET_TOKEN_SECONDS",
                 "UAS_SESSION_SECONDS")
 
-hypothesis_settings.register_profile("ci", derandomize=True,
-                                     print_blob=True)
-if os.environ.get("CI"):
-    hypothesis_settings.load_profile("ci")
+# Hypothesis profiles. "default" (and its alias "ci", which Hypothesis
+# loads itself on CI) tries the same 100 examples per property on every
+# run, so a failure is repeatable and the suite's time is steady; "deep"
+# (`pytest --hypothesis-profile=deep`, for manual runs) tries 1,000 new
+# ones each time.
+REPEATABLE = hypothesis_settings(max_examples=100, derandomize=True,
+                                 print_blob=True)
+hypothesis_settings.register_profile("default", REPEATABLE)
+hypothesis_settings.register_profile("ci", REPEATABLE)
+hypothesis_settings.register_profile("deep", max_examples=1000,
+                                     derandomize=False, print_blob=True)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
 def skip_service(name: str, url: str) -> None:

@@ -50,7 +50,7 @@ def request_kwargs(body, content_type, headers):
 
 
 @pytest.mark.parametrize("auth_type", [None, "basic_auth", "session_db_auth"])
-@settings(max_examples=200, deadline=None,
+@settings(deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture,
                                  HealthCheck.too_slow])
 @given(method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"]),
