@@ -101,6 +101,43 @@ def workdir(tmp_path, monkeypatch) -> Path:
     reset_state()
 
 
+QUICK_ARGON2 = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
+"""argon2id at its lowest cost (t=1, 8 KiB): microseconds, not ~25 ms."""
+QUICK_BCRYPT_ROUNDS = 4
+"""bcrypt's lowest cost: about 1 ms, not cost 12's ~0.3 s."""
+
+
+@pytest.fixture(autouse=True)
+def hashing_cost(request, monkeypatch) -> None:
+    """Hash passwords at the lowest cost in tests marked `quick_hashing`.
+
+    The marker (on a module or test) is for in-process tests that do not
+    assert on the cost parameters, timing equalisation or races; a test
+    marked `real_hashing` keeps the production cost even in such a module.
+    It changes this process only: `models.passwords` hashes and checks
+    with a cheap argon2id hasher (the dummy hash of unknown accounts is
+    made anew with it), and bcrypt salts ask for 4 rounds, for the user
+    authentication service. Servers in child processes always hash at
+    the production cost (the app reads no setting for it), and would
+    rehash quick hashes at their next login: `server_env` fails a
+    quick-hashing test that starts one.
+    """
+    if request.node.get_closest_marker("real_hashing") is not None \
+            or request.node.get_closest_marker("quick_hashing") is None:
+        return
+    import bcrypt
+    from argon2 import PasswordHasher
+
+    from models import passwords
+    monkeypatch.setattr(passwords, "HASHER", PasswordHasher(**QUICK_ARGON2))
+    monkeypatch.setattr(passwords, "_dummy_hash", None)
+    real_gensalt = bcrypt.gensalt
+
+    def quick_gensalt(rounds: int = 12, prefix: bytes = b"2b") -> bytes:
+        return real_gensalt(QUICK_BCRYPT_ROUNDS, prefix)
+    monkeypatch.setattr(bcrypt, "gensalt", quick_gensalt)
+
+
 class Clock:
     """A clock the tests move by hand instead of sleeping."""
 
@@ -322,6 +359,11 @@ def server_env(extra: Optional[dict] = None) -> dict:
     """
     if "MUTANT_UNDER_TEST" in os.environ:
         pytest.skip("a child process: mutmut cannot reach its code")
+    from models import passwords
+    if (passwords.HASHER.time_cost, passwords.HASHER.memory_cost) != \
+            (passwords.TIME_COST, passwords.MEMORY_COST_KIB):
+        pytest.fail("quick_hashing with a child process, which hashes at "
+                    "the production cost: mark the test real_hashing")
     env = {k: v for k, v in os.environ.items()
            if k not in ("AUTH_TYPE", "SESSION_NAME", "SESSION_DURATION",
                         "SESSION_IDLE_TIMEOUT", "DATABASE_URL",

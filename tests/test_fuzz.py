@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from conftest import (basic_header, create_user, login, reset_state,
                       session_id_of)
 
+pytestmark = pytest.mark.quick_hashing
+
 PRINTABLE = st.text(alphabet=string.printable.strip("\r\n\x0b\x0c") + " ",
                     max_size=60)
 PATHS = st.one_of(
