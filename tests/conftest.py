@@ -49,10 +49,18 @@ _skipped_services: Dict[str, str] = {}
 UAS_SETTINGS = ("UAS_DATABASE_URL", "ACCOUNT_POLICY", "RESET_TOKEN_SECONDS",
                 "UAS_SESSION_SECONDS")
 
-hypothesis_settings.register_profile("ci", derandomize=True,
-                                     print_blob=True)
-if os.environ.get("CI"):
-    hypothesis_settings.load_profile("ci")
+# Hypothesis profiles. "default" (and its alias "ci", which Hypothesis
+# loads itself on CI) tries the same 100 examples per property on every
+# run, so a failure is repeatable and the suite's time is steady; "deep"
+# (`pytest --hypothesis-profile=deep`, for manual runs) tries 1,000 new
+# ones each time.
+REPEATABLE = hypothesis_settings(max_examples=100, derandomize=True,
+                                 print_blob=True)
+hypothesis_settings.register_profile("default", REPEATABLE)
+hypothesis_settings.register_profile("ci", REPEATABLE)
+hypothesis_settings.register_profile("deep", max_examples=1000,
+                                     derandomize=False, print_blob=True)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
 def skip_service(name: str, url: str) -> None:
@@ -91,6 +99,43 @@ def workdir(tmp_path, monkeypatch) -> Path:
     reset_state()
     yield tmp_path
     reset_state()
+
+
+QUICK_ARGON2 = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
+"""argon2id at its lowest cost (t=1, 8 KiB): microseconds, not ~25 ms."""
+QUICK_BCRYPT_ROUNDS = 4
+"""bcrypt's lowest cost: about 1 ms, not cost 12's ~0.3 s."""
+
+
+@pytest.fixture(autouse=True)
+def hashing_cost(request, monkeypatch) -> None:
+    """Hash passwords at the lowest cost in tests marked `quick_hashing`.
+
+    The marker (on a module or test) is for in-process tests that do not
+    assert on the cost parameters, timing equalisation or races; a test
+    marked `real_hashing` keeps the production cost even in such a module.
+    It changes this process only: `models.passwords` hashes and checks
+    with a cheap argon2id hasher (the dummy hash of unknown accounts is
+    made anew with it), and bcrypt salts ask for 4 rounds, for the user
+    authentication service. Servers in child processes always hash at
+    the production cost (the app reads no setting for it), and would
+    rehash quick hashes at their next login: `server_env` fails a
+    quick-hashing test that starts one.
+    """
+    if request.node.get_closest_marker("real_hashing") is not None \
+            or request.node.get_closest_marker("quick_hashing") is None:
+        return
+    import bcrypt
+    from argon2 import PasswordHasher
+
+    from models import passwords
+    monkeypatch.setattr(passwords, "HASHER", PasswordHasher(**QUICK_ARGON2))
+    monkeypatch.setattr(passwords, "_dummy_hash", None)
+    real_gensalt = bcrypt.gensalt
+
+    def quick_gensalt(rounds: int = 12, prefix: bytes = b"2b") -> bytes:
+        return real_gensalt(QUICK_BCRYPT_ROUNDS, prefix)
+    monkeypatch.setattr(bcrypt, "gensalt", quick_gensalt)
 
 
 class Clock:
@@ -138,6 +183,22 @@ def postgres_url() -> Iterator[str]:
 _postgres_stores: list = []
 
 
+@pytest.fixture(scope="session")
+def prepared_postgres_store(postgres_url: str):
+    """Return this run's PostgreSQL record store, its tables made.
+
+    One store (one connection pool) per run; module-scoped fixtures that
+    start servers on this database take it so that its tables exist
+    before the servers do.
+    """
+    from models.sql_store import SqlRecordStore
+    if not _postgres_stores:
+        _postgres_stores.append(SqlRecordStore(postgres_url))
+    store = _postgres_stores[0]
+    store.prepare()
+    return store
+
+
 @pytest.fixture(params=STORES)
 def database(request, workdir) -> Iterator[Optional[str]]:
     """Run the test on one record store; yield its `DATABASE_URL` or None.
@@ -154,9 +215,7 @@ def database(request, workdir) -> Iterator[Optional[str]]:
         store = SqlRecordStore(url)
     else:
         url = request.getfixturevalue("postgres_url")
-        if not _postgres_stores:
-            _postgres_stores.append(SqlRecordStore(url))
-        store = _postgres_stores[0]
+        store = request.getfixturevalue("prepared_postgres_store")
         store.prepare()
     base.set_store(store)
     try:
@@ -169,9 +228,9 @@ def database(request, workdir) -> Iterator[Optional[str]]:
         base.set_store(JsonFileStore())
 
 
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    """Yield the URL of a Redis db reserved for tests, flushed around."""
+@contextmanager
+def _flushed_redis() -> Iterator[str]:
+    """Flush the tests' Redis db; yield its URL; flush it again after."""
     import redis
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
     try:
@@ -183,6 +242,25 @@ def redis_url() -> Iterator[str]:
     finally:
         client.flushdb()
         client.close()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """Yield the URL of a Redis db reserved for tests, flushed around."""
+    with _flushed_redis() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def flushed_redis_url() -> Iterator[str]:
+    """Yield the tests' Redis db URL, flushed around a whole module.
+
+    For servers that a module starts once: its tests must not take
+    `redis_url` (which flushes under the running servers), and each uses
+    users and sessions of its own.
+    """
+    with _flushed_redis() as url:
+        yield url
 
 
 @pytest.fixture
@@ -281,6 +359,11 @@ def server_env(extra: Optional[dict] = None) -> dict:
     """
     if "MUTANT_UNDER_TEST" in os.environ:
         pytest.skip("a child process: mutmut cannot reach its code")
+    from models import passwords
+    if (passwords.HASHER.time_cost, passwords.HASHER.memory_cost) != \
+            (passwords.TIME_COST, passwords.MEMORY_COST_KIB):
+        pytest.fail("quick_hashing with a child process, which hashes at "
+                    "the production cost: mark the test real_hashing")
     env = {k: v for k, v in os.environ.items()
            if k not in ("AUTH_TYPE", "SESSION_NAME", "SESSION_DURATION",
                         "SESSION_IDLE_TIMEOUT", "DATABASE_URL",

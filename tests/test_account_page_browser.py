@@ -9,6 +9,7 @@ Skipped without Chromium.
 """
 from pathlib import Path
 
+import pyotp
 import pytest
 
 from chromium import MISSING, SKIP_REASON, WAIT_SECONDS, open_chromium
@@ -23,10 +24,6 @@ from selenium.webdriver.common.virtual_authenticator import (  # noqa: E402
     VirtualAuthenticatorOptions)
 from selenium.webdriver.support import expected_conditions as EC  # noqa
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-
-# The second-factor routes (§4) come from another branch: until they are
-# merged, the page's status request for them answers 404.
-NOT_YET_MERGED = "/api/v1/auth_session/mfa"
 
 
 @pytest.fixture
@@ -54,7 +51,6 @@ def console_errors(browser, allowed: tuple = ()) -> list:
     """Return the console's errors but those naming an `allowed` text."""
     return [entry for entry in browser.get_log("browser")
             if entry["level"] == "SEVERE"
-            and NOT_YET_MERGED not in entry["message"]
             and not any(text in entry["message"] for text in allowed)]
 
 
@@ -165,20 +161,8 @@ def test_a_refused_passkey_is_explained(workdir, browser):
         assert browser.find_element(By.ID, "login-view").is_displayed()
 
 
-def second_factor_routes_exist() -> bool:
-    """Return True once the §4 second-factor routes are in the app."""
-    from api.v1.app import create_app
-    from api.v1.config import Settings
-    rules = {rule.rule for rule in create_app(
-        Settings(auth_type="session_auth")).url_map.iter_rules()}
-    return "/api/v1/auth_session/login/mfa" in rules
-
-
 def test_a_passkey_answers_the_second_step_of_a_totp_user(workdir, browser):
     """Password, then the passkey instead of a code: `amr` pwd and hwk."""
-    pyotp = pytest.importorskip("pyotp")
-    if not second_factor_routes_exist():
-        pytest.skip("the second-factor routes (§4) are not in this branch")
     create_user("bob@hbtn.io", "H0lberton!")
     with api_server(workdir, AUTH_TYPE="session_auth",
                     SECRET_KEY="k" * 32) as server:

@@ -15,7 +15,8 @@ from models.user import User
 from models.user_session import UserSession
 from conftest import REPO, create_user, login, server_env, session_id_of
 
-pytestmark = pytest.mark.usefixtures("database")
+pytestmark = [pytest.mark.usefixtures("database"),
+              pytest.mark.quick_hashing]
 FLASK = str(REPO / ".venv" / "bin" / "flask")
 
 
@@ -152,6 +153,7 @@ def test_upgrade_legacy_hashes_wraps_them_and_they_still_log_in(make_app):
         "wrapped 0 legacy hashes"
 
 
+@pytest.mark.real_hashing
 def test_purge_from_the_store_folder_with_the_venv_flask(workdir, database):
     stale = UserSession(user_id="u", session_id="s",
                         created_at="2020-01-01T00:00:00")
@@ -171,6 +173,7 @@ def test_purge_from_the_store_folder_with_the_venv_flask(workdir, database):
         assert [s["session_id"] for s in stored.values()] == ["t"]
 
 
+@pytest.mark.real_hashing
 def test_exit_code_of_a_failure_of_the_store(workdir):
     (workdir / ".db_User.json").write_text("{broken")
     result = flask(workdir, "delete-user", "bob@hbtn.io")

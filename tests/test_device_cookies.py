@@ -17,6 +17,8 @@ from api.v1.rate_limit import client_key
 from conftest import (api_server, basic_header, create_user, login,
                       session_id_of)
 
+pytestmark = pytest.mark.quick_hashing
+
 LOGIN = "/api/v1/auth_session/login"
 TOO_MANY = {"error": "Too many requests"}
 
@@ -178,6 +180,7 @@ def post_from(port, address, body, cookie=None):
     return answer.status, data, cookies
 
 
+@pytest.mark.real_hashing
 def test_thirty_source_addresses_against_one_account(workdir):
     """A real server, clients bound to 127.0.0.2 ... 127.0.0.31."""
     create_user()

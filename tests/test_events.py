@@ -9,6 +9,8 @@ from api.v1.auth.events import EVENTS, STORED_TYPES, log_event
 from models.auth_event import AuthEvent
 from tests.conftest import REPO, create_user, login
 
+pytestmark = pytest.mark.quick_hashing
+
 STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\Z")
 SPEC_TYPES = ("login_succeeded", "login_failed", "logout",
               "password_changed", "sessions_revoked", "totp_enabled",
@@ -176,6 +178,7 @@ def _flask(cwd: Path, *args, env=None):
         capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.real_hashing
 def test_cli_events(make_app, workdir):
     app = make_app("session_auth")
     user = create_user()

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from conftest import (basic_header, create_user, login, reset_state,
                       session_id_of)
 
+pytestmark = pytest.mark.quick_hashing
+
 PRINTABLE = st.text(alphabet=string.printable.strip("\r\n\x0b\x0c") + " ",
                     max_size=60)
 PATHS = st.one_of(
@@ -50,7 +52,7 @@ def request_kwargs(body, content_type, headers):
 
 
 @pytest.mark.parametrize("auth_type", [None, "basic_auth", "session_db_auth"])
-@settings(max_examples=200, deadline=None,
+@settings(deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture,
                                  HealthCheck.too_slow])
 @given(method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"]),

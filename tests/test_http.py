@@ -16,7 +16,8 @@ UNAUTHORIZED = {"error": "Unauthorized"}
 FORBIDDEN = {"error": "Forbidden"}
 NOT_FOUND = {"error": "Not found"}
 
-pytestmark = pytest.mark.usefixtures("database")
+pytestmark = [pytest.mark.usefixtures("database"),
+              pytest.mark.quick_hashing]
 
 
 def answer(response):

@@ -19,6 +19,8 @@ from conftest import (REPO, SESSION_TYPES, basic_header, create_user, login,
                       server_env, session_id_of)
 from models.user import User
 
+pytestmark = pytest.mark.quick_hashing
+
 LOGIN = "/api/v1/auth_session/login"
 UNKNOWN = {"error": "no user found for this email"}
 
@@ -101,6 +103,7 @@ def test_a_login_past_the_cap_ends_the_oldest_sessions(
     assert len(listed) == 3
 
 
+@pytest.mark.real_hashing
 def test_sqlite_files_are_private(workdir):
     url = "sqlite:///" + str(workdir / "private.db")
     result = subprocess.run(
@@ -124,6 +127,7 @@ def test_json_store_lock_files_are_private(workdir):
     assert mode == 0o600
 
 
+@pytest.mark.real_hashing
 def test_revoke_sessions_deletes_the_redis_keys(workdir, redis_url):
     epoch = create_user().auth_epoch
     env = {"AUTH_TYPE": "session_auth", "SESSION_STORE_URL": redis_url}

@@ -15,6 +15,8 @@ from api.v1.config import Settings, load_settings
 from conftest import (REPO, api_server, basic_header, create_user,
                       free_port, server_env, wait_for_http)
 
+pytestmark = pytest.mark.quick_hashing
+
 LOGIN = "/api/v1/auth_session/login"
 TOO_MANY = {"error": "Too many requests"}
 
@@ -25,6 +27,7 @@ def guess(url, password="Wr0ng-Guess", email="bob@hbtn.io"):
                          timeout=30)
 
 
+@pytest.mark.real_hashing
 def test_a_burst_of_parallel_guesses_gets_at_most_the_limit(workdir):
     create_user()
     with api_server(workdir, AUTH_TYPE="session_auth") as server:
@@ -118,6 +121,7 @@ def test_basic_auth_addresses_are_limited_across_accounts(make_app):
     assert statuses == [403, 403, 403, 429, 429]
 
 
+@pytest.mark.real_hashing
 def test_counters_shared_in_redis_hold_across_four_workers(workdir,
                                                            redis_url):
     create_user()

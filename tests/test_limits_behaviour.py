@@ -16,6 +16,8 @@ from api.v1 import rate_limit
 from api.v1.auth.events import email_digest
 from conftest import basic_header, create_user, free_port, login
 
+pytestmark = pytest.mark.quick_hashing
+
 ME = "/api/v1/users/me"
 TOO_MANY = {"error": "Too many requests"}
 RIGHT = basic_header("bob@hbtn.io", "H0lberton!")

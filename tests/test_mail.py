@@ -22,6 +22,8 @@ from api.v1.mail.transport import (MailConfigError, Transport,
 from conftest import create_user, login
 from mail_sink import SmtpSink, body_of, free_port
 
+pytestmark = pytest.mark.quick_hashing
+
 BOB = ("bob@hbtn.io", "H0lberton!")
 UA = "Mozilla/5.0 (X11; Linux x86_64) mail-test"
 
@@ -390,6 +392,7 @@ def _flask(cwd, args, env, stdin=None):
                           timeout=60)
 
 
+@pytest.mark.real_hashing
 def test_the_cli_sends_its_notice_before_it_exits(workdir):
     """`set-password` queues the notice; the process waits for it."""
     outbox_folder = workdir / "outbox"
@@ -411,6 +414,7 @@ def test_the_cli_sends_its_notice_before_it_exits(workdir):
     assert "MAIL_URL" in result.stderr
 
 
+@pytest.mark.real_hashing
 def test_a_real_server_with_smtp_down_keeps_serving(workdir):
     import requests
     from conftest import api_server

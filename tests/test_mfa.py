@@ -15,6 +15,8 @@ from conftest import (SESSION_TYPES, basic_header, create_user, login,
 from models import base
 from models.user import User
 
+pytestmark = pytest.mark.quick_hashing
+
 KEY = "test secret key " * 3
 EPOCH = datetime(1970, 1, 1)
 TOTP = "/api/v1/auth_session/totp"
@@ -476,6 +478,7 @@ def test_removing_a_user_removes_its_factors(make_app, database,
     assert Authenticator.of_user(user.id) == []
 
 
+@pytest.mark.real_hashing
 def test_one_recovery_code_in_parallel_logins_gives_one_200(
         make_app, database, frozen_clock):
     import threading

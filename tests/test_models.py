@@ -18,7 +18,8 @@ from models.user import User
 from models.user_session import UserSession
 from conftest import REPO, create_user, reset_state, server_env
 
-pytestmark = pytest.mark.usefixtures("database")
+pytestmark = [pytest.mark.usefixtures("database"),
+              pytest.mark.quick_hashing]
 
 
 def other_process(code: str, database, cwd) -> None:
@@ -116,6 +117,7 @@ def test_remove_many_deletes_in_one_call():
     assert UserSession.remove_many(["unknown"]) == 0
 
 
+@pytest.mark.real_hashing
 def test_password_is_argon2id_and_verifies():
     user = User()
     user.password = "H0lberton"
@@ -182,6 +184,7 @@ def test_a_stale_object_never_brings_a_deleted_record_back():
     assert User.get(user.id) is None and User.count() == 0
 
 
+@pytest.mark.real_hashing
 def test_an_update_writes_only_the_fields_it_changed(database, workdir):
     user = create_user("a@b.c", "old password")
     stale = User.get(user.id)
@@ -198,6 +201,7 @@ def test_an_update_writes_only_the_fields_it_changed(database, workdir):
     assert not fresh.is_valid_password("old password")
 
 
+@pytest.mark.real_hashing
 def test_a_field_changed_meanwhile_is_a_conflict(database, workdir):
     user = create_user("a@b.c", "pw", first_name="Ann")
     stale = User.get(user.id)
@@ -212,6 +216,7 @@ def test_a_field_changed_meanwhile_is_a_conflict(database, workdir):
     assert User.get(user.id).first_name == "Other"
 
 
+@pytest.mark.real_hashing
 def test_a_rehash_never_brings_back_a_password_changed_meanwhile(
         database, workdir):
     legacy = hashlib.sha256(b"old pwd").hexdigest()
@@ -291,6 +296,7 @@ def test_sql_store_refuses_a_second_user_with_the_same_email(database):
     assert User.count() == 1
 
 
+@pytest.mark.real_hashing
 def test_a_checker_process_on_an_empty_database(database, workdir):
     other_process(
         "from models.user import User\n"

@@ -12,6 +12,8 @@ from conftest import create_user, login
 from models.passkey import Passkey
 from webauthn_soft import SoftAuthenticator
 
+pytestmark = pytest.mark.quick_hashing
+
 BASE = "/api/v1/auth_session/passkeys"
 
 

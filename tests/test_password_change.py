@@ -11,6 +11,8 @@ from conftest import (SESSION_TYPES, basic_header, create_user, login,
                       session_id_of)
 from models.user import User
 
+pytestmark = pytest.mark.quick_hashing
+
 CHANGE = "/api/v1/users/me/password"
 ME = "/api/v1/users/me"
 RIGHT = {"current_password": "H0lberton!",

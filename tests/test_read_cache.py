@@ -20,6 +20,8 @@ from api.v1.config import AUTH_EXTENSION
 from conftest import create_user, login, session_id_of
 from models import base
 
+pytestmark = pytest.mark.quick_hashing
+
 ME = "/api/v1/users/me"
 FORBIDDEN = (403, {"error": "Forbidden"})
 

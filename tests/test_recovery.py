@@ -19,6 +19,8 @@ from conftest import create_user, login, session_id_of
 from mail_sink import body_of, link_of
 from models.user import User
 
+pytestmark = pytest.mark.quick_hashing
+
 REQUEST = "/api/v1/auth_session/recovery"
 CONFIRM = "/api/v1/auth_session/recovery/confirm"
 BOB = ("bob@hbtn.io", "H0lberton!")
@@ -142,6 +144,7 @@ def test_a_json_body_that_is_not_an_object_is_a_400(mail_app):
             400, {"error": "Wrong format"})
 
 
+@pytest.mark.real_hashing
 def test_known_and_unknown_emails_take_the_same_time(mail_app, sink):
     create_user(*BOB)
     app = mail_app(recovery_limit_per_address="1000 per hour")

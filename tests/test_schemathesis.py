@@ -44,7 +44,7 @@ CHECKS = [not_a_server_error, status_code_conformance,
           response_schema_conformance, negative_data_rejection]
 """No 5xx; answers as documented; requests the document calls invalid
 are refused (4xx), so its request schemas are not looser than the API."""
-MAX_EXAMPLES = 20
+MAX_EXAMPLES = 10
 SEED_USERS = (
     "import sys\n"
     "from models.user import User\n"

@@ -7,9 +7,12 @@ import pytest
 from models import passwords
 from conftest import basic_header, create_user, login, session_id_of
 
+pytestmark = pytest.mark.quick_hashing
+
 LOGIN = "/api/v1/auth_session/login"
 
 
+@pytest.mark.real_hashing
 def test_login_with_unknown_email_spends_a_verification(make_app,
                                                         monkeypatch):
     spent = []
@@ -19,6 +22,7 @@ def test_login_with_unknown_email_spends_a_verification(make_app,
     assert spent == ["guess"]
 
 
+@pytest.mark.real_hashing
 def test_spend_verification_really_verifies(monkeypatch):
     calls = []
     real = passwords.verify_password

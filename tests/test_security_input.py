@@ -6,6 +6,8 @@ import pytest
 from models.user import User
 from conftest import basic_header, create_user, login
 
+pytestmark = pytest.mark.quick_hashing
+
 USERS = "/api/v1/users"
 WRONG_FORMAT = {"error": "Wrong format"}
 DUPLICATE = {"error": "Can't create User: email already registered"}

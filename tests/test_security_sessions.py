@@ -10,6 +10,8 @@ from api.v1.config import Settings
 from models.user import User
 from conftest import SESSION_TYPES, create_user, login, session_id_of
 
+pytestmark = pytest.mark.quick_hashing
+
 ME = "/api/v1/users/me"
 
 

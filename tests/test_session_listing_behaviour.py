@@ -10,6 +10,8 @@ import pytest
 
 from conftest import create_user, login, server_env
 
+pytestmark = pytest.mark.quick_hashing
+
 SESSIONS = "/api/v1/auth_session/sessions"
 ME = "/api/v1/users/me"
 STORES = [("session_auth", False), ("session_exp_auth", False),
@@ -49,6 +51,7 @@ def test_the_listing_is_oldest_first(app, frozen_clock):
     assert [entry["current"] for entry in listed] == [False] * 5 + [True]
 
 
+@pytest.mark.real_hashing
 def test_after_a_password_change_only_new_sessions_are_listed(
         app, workdir):
     """Another process changes the password; old sessions leave the list.

@@ -6,6 +6,8 @@ import pytest
 from conftest import (ALL_TYPES, SESSION_TYPES, create_user, login,
                       session_id_of)
 
+pytestmark = pytest.mark.quick_hashing
+
 SESSIONS = "/api/v1/auth_session/sessions"
 NOT_FOUND = {"error": "Not found"}
 KEYS = {"id", "created_at", "last_seen", "expires_at", "current", "amr",

@@ -8,6 +8,8 @@ import pytest
 
 from uas import service_module
 
+pytestmark = pytest.mark.quick_hashing
+
 
 @pytest.fixture
 def service(workdir, monkeypatch):
@@ -138,6 +140,7 @@ def test_logout_clears_the_cookie(client):
     assert client.get("/profile").status_code == 403
 
 
+@pytest.mark.real_hashing
 def test_unknown_email_with_the_dummy_password_is_401(client):
     register(client)
     response = login(client, email="nobody@me.com",

@@ -14,6 +14,8 @@ import requests
 from conftest import free_port, live_server
 from uas import SERVICE, service_module
 
+pytestmark = pytest.mark.quick_hashing
+
 
 @pytest.fixture
 def checkpw_calls(monkeypatch):
@@ -67,6 +69,7 @@ def parallel(count, call):
         return list(pool.map(run, range(count)))
 
 
+@pytest.mark.real_hashing
 def test_account_limit_spans_addresses(kept_url, checkpw_calls):
     auth = make_auth(database_url=kept_url)
     assert auth.throttled_login("bob@me.com", "right",
@@ -122,6 +125,7 @@ def client_at(service, address):
     return client
 
 
+@pytest.mark.real_hashing
 def test_registrations_are_counted_before_bcrypt(service, hashpw_calls):
     for _ in range(12):              # refused input costs nothing
         assert client_at(service, "192.0.2.7").post(
@@ -156,6 +160,7 @@ def test_counters_are_shared_through_redis(workdir, redis_url):
     assert first.registration("10.0.0.1").retry_after >= 1
 
 
+@pytest.mark.real_hashing
 def test_two_servers_share_counters_in_redis(workdir, redis_url):
     url = "sqlite:///" + str(workdir / "shared.db")
     env = {"UAS_DATABASE_URL": url, "RATELIMIT_STORAGE_URI": redis_url}

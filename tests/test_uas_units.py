@@ -15,6 +15,8 @@ from sqlalchemy.orm.exc import NoResultFound
 
 from uas import SERVICE, service_module
 
+pytestmark = pytest.mark.quick_hashing
+
 
 @pytest.fixture
 def db(workdir):
@@ -127,6 +129,7 @@ def test_every_db_starts_empty(db, workdir):
         fresh.find_user_by(email="a@b.c")
 
 
+@pytest.mark.real_hashing
 def test_hash_password_and_uuid():
     auth_module = service_module("auth")
     hashed = auth_module._hash_password("Hello Holberton")
@@ -155,6 +158,7 @@ def test_valid_login(auth):
     assert auth.valid_login("bob@bob.com", "x" * 100) is False
 
 
+@pytest.mark.real_hashing
 def test_unknown_email_never_logs_in_even_with_the_dummy_password(auth):
     auth.register_user("bob@bob.com", "MyPwdOfBob")
     assert auth.valid_login("nobody@bob.com",
@@ -162,6 +166,7 @@ def test_unknown_email_never_logs_in_even_with_the_dummy_password(auth):
     assert auth.valid_login("nobody@bob.com", "MyPwdOfBob") is False
 
 
+@pytest.mark.real_hashing
 def test_unknown_email_costs_one_bcrypt_check(auth, checkpw_calls):
     auth.register_user("bob@bob.com", "MyPwdOfBob")
     assert auth.valid_login("bob@bob.com", "wrong") is False
@@ -251,6 +256,7 @@ def test_strict_password_reset_ends_the_session(workdir):
     assert auth.get_user_from_session_id(session_id) is None
 
 
+@pytest.mark.real_hashing
 def test_reset_token_is_single_use_under_concurrency(auth):
     auth.register_user("bob@bob.com", "old")
     token = auth.get_reset_password_token("bob@bob.com")
@@ -332,6 +338,7 @@ def parallel(count, call):
         return list(pool.map(run, range(count)))
 
 
+@pytest.mark.real_hashing
 def test_login_burst_gets_five_password_checks(auth, checkpw_calls):
     auth.register_user("bob@bob.com", "right")
     outcomes = parallel(20, lambda i: auth.throttled_login(

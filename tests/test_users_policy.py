@@ -8,7 +8,8 @@ FORBIDDEN = {"error": "Forbidden"}
 BOB = ("bob@hbtn.io", "Bob-pwd!")
 ANN = ("ann@hbtn.io", "Ann-pwd!")
 
-pytestmark = pytest.mark.usefixtures("database")
+pytestmark = [pytest.mark.usefixtures("database"),
+              pytest.mark.quick_hashing]
 
 
 def answer(response):
