@@ -72,6 +72,9 @@ IDLE_READ_SECONDS = 0.5
 a process without requests still reads its notifications: PostgreSQL
 cannot trim its NOTIFY queue (shared by the whole server) past a listener
 that stopped reading."""
+MISMATCH_RETRY_SECONDS = 60.0
+"""How long a listener found on another database waits before the next
+attempt (the error is logged at each)."""
 IDLE_READ_BUDGET_SECONDS = 0.05
 """The longest a reader thread holds the cache for one pass."""
 
@@ -83,6 +86,9 @@ Record = Dict[str, Any]
 _Key = Tuple[str, Any]
 _caches: "weakref.WeakSet[RowCache]" = weakref.WeakSet()
 _orphans: List[Any] = []
+_MISMATCH = object()
+"""What `RowCache._open_listener` returns for a listener on the wrong
+database."""
 _request = threading.local()
 """Per thread: `synced`, the caches that made their round trip in the
 current request (None outside a request: then every lookup makes one)."""
@@ -264,6 +270,9 @@ class RowCache:
         finally:
             self._lock.acquire()
             self._connecting = False
+        if listener is _MISMATCH:
+            self._retry_at = time.monotonic() + MISMATCH_RETRY_SECONDS
+            return False
         if listener is None:
             return False
         if self._listener is not None:
@@ -280,10 +289,10 @@ class RowCache:
     def _open_listener(self) -> Any:
         """Return a new connection that listens on `CHANNEL`, or None.
 
-        None when PostgreSQL cannot be reached, or when the connection
-        reaches another database, or another server, than the store's
-        (`identity`): NOTIFY does not cross databases, so such a listener
-        would never hear a change (logged as an error).
+        None when PostgreSQL cannot be reached; `_MISMATCH` when the
+        connection reaches another database, or another server, than the
+        store's (`identity`): NOTIFY does not cross databases, so such a
+        listener would never hear a change (logged as an error).
         """
         import psycopg
         listener = None
@@ -303,7 +312,7 @@ class RowCache:
                         "database %s, DATABASE_URL reaches %s; NOTIFY "
                         "does not cross databases", here[0], there[0])
                     _close_quietly(listener)
-                    return None
+                    return _MISMATCH
             return listener
         except Exception:  # unreachable, refused, or the store failed
             if listener is not None:

@@ -169,8 +169,8 @@ def test_an_idle_process_does_not_hold_back_the_notify_queue(make_app,
 
 
 @pytest.mark.parametrize("database", ["postgresql"], indirect=True)
-def test_a_listen_url_naming_another_database_is_not_trusted(make_app,
-                                                             database):
+def test_a_listen_url_naming_another_database_is_not_trusted(
+        make_app, database, caplog):
     """NOTIFY is per database: a `DATABASE_LISTEN_URL` that names another
     database of the same server (a typo, a PgBouncer alias) would LISTEN
     and sync without error but never hear a change. The listener is
@@ -187,3 +187,6 @@ def test_a_listen_url_naming_another_database_is_not_trusted(make_app,
     with psycopg.connect(database, autocommit=True) as other:
         other.execute("UPDATE users SET first_name = 'Robert'")
     assert answer(client)[1]["first_name"] == "Robert"
+    assert not base.get_store().row_cache.listening
+    assert any("DATABASE_LISTEN_URL reaches database postgres" in
+               record.getMessage() for record in caplog.records)
