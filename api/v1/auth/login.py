@@ -7,6 +7,7 @@ session the request carried (session fixation), records the credential
 epoch that was checked, `amr`, `auth_time`, the client, sets the cookies
 and logs one `login_succeeded` event the same way.
 """
+from datetime import datetime
 from typing import Any, List, Optional
 
 from flask import Response, jsonify, request
@@ -21,7 +22,8 @@ from models.user import User
 def start_session(auth: Any, user: User, amr: List[str],
                   epoch: Optional[int] = None,
                   body: Optional[dict] = None,
-                  event: Optional[str] = "login_succeeded") -> Response:
+                  event: Optional[str] = "login_succeeded",
+                  auth_time: Optional[datetime] = None) -> Response:
     """Start a session for `user` and return the 200 answer.
 
     `auth` is the active `SessionAuth`; `amr` lists the methods that
@@ -34,12 +36,13 @@ def start_session(auth: Any, user: User, amr: List[str],
     auth event logged (None: none, for a password change that renews the
     session); a login (an `event`) from a client without a valid device
     cookie of `user` also sends the `new_device` notice (§7.3, with mail
-    on). Raises the session and flow stores' errors.
+    on). `auth_time` (naive UTC) is when `amr` last authenticated the
+    user, by default now. Raises the session and flow stores' errors.
     """
     auth.destroy_session(request)
     session_id = auth.create_session(
         user.id, epoch=user.auth_epoch if epoch is None else epoch,
-        amr=list(amr), ip=request.remote_addr,
+        amr=list(amr), auth_time=auth_time, ip=request.remote_addr,
         user_agent=request.headers.get("User-Agent"))
     metrics.SESSIONS_CREATED.inc()
     auth.end_oldest_sessions(user.id)

@@ -199,12 +199,16 @@ def begin_totp(user: User, settings: Settings) -> Tuple[str, str]:
     return secret, uri
 
 
-def confirm_totp(user: User, code: Any, settings: Settings) -> List[str]:
+def confirm_totp(user: User, code: Any, settings: Settings,
+                 auth: Any = None) -> List[str]:
     """Turn on the pending TOTP of `user` with its first `code`.
 
     Returns the new set of recovery codes (the old set is void). Answers
     409 `no totp pending`, 403 `wrong code`, 503 without `SECRET_KEY`.
-    Logs `totp_enabled` and mails the `second_factor_changed` notice.
+    Each code checked is counted by the limits of `auth` (the app's auth,
+    None: not counted) like a login, 429 past them (NIST SP 800-63B
+    §3.2.2: OTP verification is rate limited). Logs `totp_enabled` and
+    mails the `second_factor_changed` notice.
     """
     keys = require_keys(settings)
     record = totp_factor(user.id)
@@ -213,6 +217,7 @@ def confirm_totp(user: User, code: Any, settings: Settings) -> List[str]:
     secret = keys.open(user.id, getattr(record, "_secret", None))
     if secret is None:
         fail(409, {"error": "no totp pending"})
+    attempt = _count_attempt(auth, user, "totp_confirm")
     step = (matching_step(secret, code.strip())
             if isinstance(code, str) and len(code) <= MAX_CODE_LENGTH
             else None)
@@ -224,6 +229,8 @@ def confirm_totp(user: User, code: Any, settings: Settings) -> List[str]:
              "updated_at": format_timestamp(clock.utcnow())},
             {"_confirmed": False, "_secret": record._secret}):
         fail(409, {"error": "no totp pending"})
+    if attempt is not None:
+        auth.limits.succeeded(attempt)
     codes = renew_recovery_codes(user, keys, event=None)
     log_event("totp_enabled", user=user.id)
     notify(user, "second_factor_changed", "TOTP was enabled.")

@@ -257,7 +257,8 @@ def authentication_options(flows: Any, settings: Settings,
 
 
 def authenticate(flows: Any, settings: Settings, req: Request,
-                 credential: object) -> Tuple[User, Passkey]:
+                 credential: object,
+                 require_handle: bool = False) -> Tuple[User, Passkey]:
     """Verify an assertion; return its user and passkey, counter moved on.
 
     `credential` is an authentication response in the WebAuthn JSON form
@@ -268,7 +269,9 @@ def authenticate(flows: Any, settings: Settings, req: Request,
     user handle that is not the passkey's user, a bad signature, a used
     or expired challenge, a wrong origin or RP id, no user verification,
     or a signature counter that did not go forward (WebAuthn L2 §7.2
-    step 21, when either count is non-zero).
+    step 21, when either count is non-zero). `require_handle` True (a
+    login, where the options named no user) also refuses an assertion
+    without a user handle (§7.2 step 6).
     """
     if not isinstance(credential, dict):
         raise PasskeyRefused("credential missing")
@@ -282,7 +285,8 @@ def authenticate(flows: Any, settings: Settings, req: Request,
     if passkey is None or user is None:
         raise PasskeyRefused("unknown credential")
     handle = parsed.response.user_handle
-    if handle is not None and handle != _user_handle(user):
+    if (handle is None and require_handle) or (
+            handle is not None and handle != _user_handle(user)):
         _failed(user, "user handle")
     rp_id, origins = relying_party(settings, req)
     try:

@@ -83,8 +83,9 @@ class SessionAuth(Auth):
         login passes it, so that a login racing a password change cannot
         keep a session); by default the stored user's current epoch.
         `context` may give `amr` (the RFC 8176 methods that authenticated
-        the user, such as `["pwd", "otp"]`), `ip` and `user_agent` (cut at
-        256 characters); `auth_time` is now (UTC).
+        the user, such as `["pwd", "otp"]`), `ip`, `user_agent` (cut at
+        256 characters) and `auth_time` (naive UTC, default now: when
+        those methods last authenticated the user).
         """
         if not isinstance(user_id, str):
             return None
@@ -95,7 +96,8 @@ class SessionAuth(Auth):
         amr = context.get("amr")
         agent = context.get("user_agent")
         record = SessionRecord(
-            user_id, now, now, epoch, tuple(amr) if amr else None, now,
+            user_id, now, now, epoch, tuple(amr) if amr else None,
+            context.get("auth_time") or now,
             context.get("ip"), agent[:MAX_AGENT] if agent else None)
         expires_at = self.store_expires_at(record)
         cutoffs = self.store_cutoffs(now)

@@ -11,7 +11,7 @@ from typing import Any, Dict, Tuple
 from flask import abort, jsonify, request
 
 from api.v1.auth import mfa
-from api.v1.views import active_settings, app_views
+from api.v1.views import active_auth, active_settings, app_views
 from api.v1.views.session_auth import _session_auth
 from api.v1.views.users import WRONG_FORMAT, json_object
 from models.user import User
@@ -62,7 +62,7 @@ def totp_confirm() -> Tuple[str, int]:
     code = _json_fields().get("code")
     if code is None or code == "":
         return jsonify({"error": "code missing"}), 400
-    codes = mfa.confirm_totp(user, code, active_settings())
+    codes = mfa.confirm_totp(user, code, active_settings(), active_auth())
     return jsonify({"recovery_codes": codes}), 200
 
 

@@ -161,7 +161,8 @@ def passkey_login() -> Tuple[str, int]:
         return jsonify(WRONG_FORMAT), 400
     try:
         user, _ = passkeys.authenticate(_flows(), active_settings(),
-                                        request, body.get("credential"))
+                                        request, body.get("credential"),
+                                        require_handle=True)
     except passkeys.PasskeyRefused:
         return jsonify(REFUSED), 401
     return start_session(auth, user, ["hwk"]), 200

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The user's own password change: `PUT /api/v1/users/me/password`."""
-from typing import Tuple
+from datetime import datetime
+from typing import Optional, Tuple
 
 from flask import abort, jsonify, request
 
@@ -9,12 +10,16 @@ from api.v1.auth.credentials import (PasswordCheckUnavailable,
 from api.v1.auth.devices import device_owner
 from api.v1.auth.events import log_event
 from api.v1.auth.login import start_session
+from api.v1.auth.mfa import has_second_factor
 from api.v1.auth.session_auth import SessionAuth
+from api.v1.auth.stores.base import SessionRecord
 from api.v1.views import active_auth, active_settings, app_views
 from api.v1.views.users import WRONG_FORMAT, json_object
 from models.passwords import MAX_PASSWORD_LENGTH
 
 CHECK_UNAVAILABLE = {"error": "password check unavailable"}
+EPOCH = datetime(1970, 1, 1)
+"""The `auth_time` of a renewed session whose old one is gone: not recent."""
 
 
 @app_views.route('/users/me/password', methods=['PUT'], strict_slashes=False)
@@ -32,7 +37,11 @@ def change_own_password() -> Tuple[str, int]:
     session of the user ends on every process and host (credential
     epoch), the Basic cache misses the old password, and under a session
     `AUTH_TYPE` this client gets a new session cookie with the `amr` and
-    `auth_time` of a fresh login.
+    `auth_time` of a fresh login. For a user with a second factor a fresh
+    login needs that factor too, which the password alone does not show:
+    the new session keeps the old one's `amr` and `auth_time`, so that a
+    password change does not make a session recent (§4.4; ASVS 5.0 7.5.1:
+    no change of authentication factors without full reauthentication).
     """
     user = getattr(request, "current_user", None)
     if user is None:
@@ -54,6 +63,7 @@ def change_own_password() -> Tuple[str, int]:
     auth = active_auth()
     if not _current_password_holds(auth, user, current):
         return jsonify({"error": "wrong password"}), 403
+    carried = _session_kept(auth, user)
     try:
         change_password(user, new, active_settings(), "changed")
     except PasswordRefused as refused:
@@ -61,9 +71,28 @@ def change_own_password() -> Tuple[str, int]:
     except PasswordCheckUnavailable:
         return jsonify(CHECK_UNAVAILABLE), 503
     if isinstance(auth, SessionAuth):
-        return start_session(auth, user, ["pwd"], body={},
-                             event=None), 200
+        if carried is None:
+            return start_session(auth, user, ["pwd"], body={},
+                                 event=None), 200
+        return start_session(auth, user, list(carried.methods), body={},
+                             event=None,
+                             auth_time=carried.authenticated_at or EPOCH), 200
     return jsonify({}), 200
+
+
+def _session_kept(auth: object, user: object) -> Optional[SessionRecord]:
+    """Return the session whose assurance the renewed one keeps, or None.
+
+    None (the renewed session is a fresh password login) unless `auth` is
+    a session auth and `user` has a second factor; then the record of the
+    request's session, or an empty record (never recent) if it is gone.
+    """
+    if not isinstance(auth, SessionAuth) or not has_second_factor(user.id):
+        return None
+    session_id = auth.session_cookie(request)
+    record = auth.store.get(session_id) \
+        if isinstance(session_id, str) else None
+    return record if record is not None else SessionRecord(user.id)
 
 
 def _current_password_holds(auth: object, user: object,
