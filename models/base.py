@@ -287,6 +287,17 @@ class Base():
         return result
 
     @classmethod
+    def _record_problem(cls, record: Record) -> Optional[str]:
+        """Return why `record` cannot be an object of this class, or None.
+
+        Timestamps are checked by the constructor; here, the id must be a
+        str. Subclasses add the fields they rely on.
+        """
+        if not isinstance(record.get("id"), str):
+            return "its id is not a string"
+        return None
+
+    @classmethod
     def _from_record(cls, record: Record,
                      serialized: Optional[bytes] = None) -> "Base":
         """Build a stored object from `record`; raise `CorruptStoreError`.
@@ -296,6 +307,9 @@ class Base():
         else `record` itself.
         """
         try:
+            problem = cls._record_problem(record)
+            if problem is not None:
+                raise ValueError(problem)
             obj = cls(**record)
         except (TypeError, ValueError) as exc:
             raise CorruptStoreError(

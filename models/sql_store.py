@@ -254,6 +254,11 @@ def _sqlstate(exc: BaseException) -> Optional[str]:
     return getattr(getattr(exc, "orig", None), "sqlstate", None)
 
 
+def _holds_nul(value: Any) -> bool:
+    """Return True if `value` is a str holding a NUL character."""
+    return isinstance(value, str) and "\x00" in value
+
+
 def _config_problem(exc: BaseException) -> bool:
     """Return True if `exc` says the database refuses the configuration.
 
@@ -354,6 +359,9 @@ class SqlRecordStore(RecordStore):
                            pool_recycle=1800,
                            connect_args={"connect_timeout": 2})
         self.url = url
+        # Statement parameters hold password hashes and session ids: keep
+        # them out of exception texts, which end up in logs.
+        options["hide_parameters"] = True
         self.engine = create_engine(url, **options)
         self._reader = create_engine(url, isolation_level="AUTOCOMMIT",
                                      **options)
@@ -536,7 +544,13 @@ class SqlRecordStore(RecordStore):
         return self._get(kind, record_id)
 
     def _get(self, kind: str, record_id: str) -> Optional[Record]:
-        """Return the record `record_id` read from the database, or None."""
+        """Return the record `record_id` read from the database, or None.
+
+        An id holding NUL names no row (no text column can hold one, and
+        PostgreSQL refuses it in a query) and is not sent.
+        """
+        if _holds_nul(record_id):
+            return None
         mapping = self._ready(kind)
         statement = _statement(mapping, ("id",), (False,))
 
@@ -609,7 +623,12 @@ class SqlRecordStore(RecordStore):
         return self._run(work, write=False)
 
     def _find(self, kind: str, attributes: Record) -> List[Record]:
-        """Return the records matching `attributes`, read from the database."""
+        """Return the records matching `attributes`, read from the database.
+
+        A value holding NUL matches nothing, as in `_get`.
+        """
+        if any(_holds_nul(value) for value in attributes.values()):
+            return []
         mapping = self._ready(kind)
         query = _query(mapping, attributes)
         if query is None:

@@ -303,7 +303,9 @@ class JsonFileStore(RecordStore):
         """Return the records of the file at `path` (missing: `{}`).
 
         Raises `CorruptStoreError` naming the file when it is unreadable,
-        is not JSON, or is not an object of objects.
+        is not JSON, is not an object of objects, or holds a record whose
+        `id` is not its key (an object read from it would get a new id,
+        and its next save would add a second record).
         """
         try:
             with open(path, "rb") as handle:
@@ -316,6 +318,11 @@ class JsonFileStore(RecordStore):
                 isinstance(rec, dict) for rec in content.values()):
             raise CorruptStoreError(corrupt_message(
                 path, "expected a JSON object of objects"))
+        for key, record in content.items():
+            if record.get("id") != key:
+                raise CorruptStoreError(corrupt_message(
+                    path, "record {!r} holds the id {!r}".format(
+                        key[:64], record.get("id"))))
         return content
 
     def get(self, kind: str, record_id: str) -> Optional[Record]:

@@ -46,6 +46,19 @@ class User(Base):
         self._is_admin = kwargs.get('_is_admin')
 
     @classmethod
+    def _record_problem(cls, record: dict) -> Optional[str]:
+        """Return why `record` cannot be a User, or None.
+
+        Besides `Base`'s checks, `_auth_epoch` must be an int (or absent):
+        every session compares it.
+        """
+        epoch = record.get("_auth_epoch")
+        if epoch is not None and (isinstance(epoch, bool)
+                                  or not isinstance(epoch, int)):
+            return "its _auth_epoch is not an integer"
+        return super()._record_problem(record)
+
+    @classmethod
     def search_by_email(cls, email: object) -> "list":
         """Return the users an email names: exact matches, else normalised.
 

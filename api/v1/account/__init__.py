@@ -93,6 +93,11 @@ def totp_qr() -> Tuple[Response, int]:
             or len(uri) > MAX_URI:
         return jsonify({"error": "Wrong format"}), 400
     out = io.BytesIO()
-    segno.make(uri, error="m").save(out, kind="svg", scale=5, border=2,
-                                    xmldecl=False, title="TOTP QR code")
+    try:
+        code = segno.make(uri, error="m")
+    except segno.DataOverflowError:
+        # The limit counts characters; a QR code holds bytes.
+        return jsonify({"error": "Wrong format"}), 400
+    code.save(out, kind="svg", scale=5, border=2, xmldecl=False,
+              title="TOTP QR code")
     return Response(out.getvalue(), mimetype="image/svg+xml"), 200

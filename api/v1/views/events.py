@@ -16,12 +16,13 @@ INVALID_LIMIT = {"error": "invalid limit"}
 def parse_limit(value: Optional[str]) -> Optional[int]:
     """Return the `limit` of the query: default 50, at most 200.
 
-    Returns None when `value` is not a positive integer written in ASCII
-    digits (no sign, no space), which the route answers with 400.
+    Returns None when `value` is not a positive integer written in at
+    most 9 ASCII digits (no sign, no space), which the route answers
+    with 400.
     """
     if value is None:
         return DEFAULT_LIMIT
-    if not value.isascii() or not value.isdigit():
+    if not value.isascii() or not value.isdigit() or len(value) > 9:
         return None
     number = int(value)
     return min(number, MAX_LIMIT) if number > 0 else None

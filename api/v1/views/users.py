@@ -45,11 +45,12 @@ def _names_are_valid(body: dict) -> bool:
                for field in NAME_FIELDS)
 
 
-def _too_long(body: dict) -> Optional[str]:
-    """Return which field of `body` is over its limit, or None.
+def _field_problem(body: dict) -> Optional[str]:
+    """Return which field of `body` is over its limit or holds NUL, or None.
 
     Limits: email 254 characters (RFC 5321), each name 256, password
-    1,024.
+    1,024. NUL is refused on every store: a database's text cannot hold
+    it, and a login refuses it anyway (account-security §1.3).
     """
     limits = [("email", MAX_EMAIL_LENGTH), ("password", MAX_PASSWORD_LENGTH)]
     limits += [(field, MAX_NAME_LENGTH) for field in NAME_FIELDS]
@@ -57,6 +58,8 @@ def _too_long(body: dict) -> Optional[str]:
         value = body.get(field)
         if isinstance(value, str) and len(value) > limit:
             return "{} is longer than {} characters".format(field, limit)
+        if isinstance(value, str) and "\x00" in value:
+            return "{} holds a NUL character".format(field)
     return None
 
 
@@ -145,7 +148,7 @@ def create_user() -> Tuple[str, int]:
     elif not _names_are_valid(rj):
         error = "first_name and last_name must be strings"
     else:
-        error = _too_long(rj)
+        error = _field_problem(rj)
     if error is None and active_settings().strict:
         refusal = _strict_refusal(email, password)
         if refusal is not None:
@@ -197,7 +200,8 @@ def update_user(user_id: str = None) -> Tuple[str, int]:
     404 when no user has this id, or when it was deleted while the
     request was read; 409 when another request changed the same name
     meanwhile; 400 `Wrong format` when the body is not a JSON object or a
-    name is not a string, and `<field> is longer than 256 characters`.
+    name is not a string, `<field> is longer than 256 characters` and
+    `<field> holds a NUL character`.
     Only the names are written: a PUT never writes back other fields.
     """
     if user_id is None:
@@ -206,9 +210,9 @@ def update_user(user_id: str = None) -> Tuple[str, int]:
     rj = json_object()
     if rj is None or not _names_are_valid(rj):
         return jsonify(WRONG_FORMAT), 400
-    too_long = _too_long({field: rj.get(field) for field in NAME_FIELDS})
-    if too_long is not None:
-        return jsonify({"error": too_long}), 400
+    problem = _field_problem({field: rj.get(field) for field in NAME_FIELDS})
+    if problem is not None:
+        return jsonify({"error": problem}), 400
     for field in NAME_FIELDS:
         if rj.get(field) is not None:
             setattr(user, field, rj.get(field))
