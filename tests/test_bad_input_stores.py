@@ -12,7 +12,7 @@ import logging
 
 import pytest
 
-from conftest import create_user, login
+from conftest import create_user, login, session_id_of
 from models.store import CorruptStoreError
 from models.user import User
 
@@ -131,3 +131,33 @@ def test_a_sound_record_still_loads(workdir):
     user.first_name = "Bob"
     user.save()
     assert list(json.loads(path.read_text())) == ["u1"]
+
+
+@pytest.mark.parametrize("field, value", [
+    ("created", "abc"), ("epoch", "x"), ("seen", "9" * 5000)],
+    ids=["created", "epoch", "seen"])
+def test_a_session_hash_changed_by_hand_is_no_session(
+        make_app, redis_url, field, value):
+    """Redis sessions: a hash whose numbers do not parse refuses its
+    session (403, fails closed), and the user's other session and a new
+    login go on; before, both answered 500."""
+    import redis
+
+    from api.v1.auth.stores.base import session_handle
+
+    app = make_app("session_auth", session_store_url=redis_url)
+    create_user()
+    broken, other = app.test_client(), app.test_client()
+    response = login(broken)
+    assert login(other).status_code == 200
+    key = "sa:s:" + session_handle(session_id_of(response))
+    writer = redis.Redis.from_url(redis_url)
+    try:
+        assert writer.hset(key, field, value) == 0
+    finally:
+        writer.close()
+    answer = broken.get("/api/v1/users/me")
+    assert (answer.status_code, answer.get_json()) == (
+        403, {"error": "Forbidden"})
+    assert other.get("/api/v1/users/me").status_code == 200
+    assert login(app.test_client()).status_code == 200

@@ -23,6 +23,7 @@ With `cache_size` > 0 (`READ_CACHE_SIZE`), session lookups are served
 from process memory under Redis client-side tracking (`redis_tracking`),
 which Redis keeps true by invalidation push messages.
 """
+import logging
 from datetime import datetime, timedelta
 from typing import Any, Callable, List, Optional, Tuple
 
@@ -32,6 +33,8 @@ from api.v1.auth.stores.redis_client import classify, make_redis
 from api.v1.auth.stores.redis_tracking import TrackedReads
 from models import clock
 from models.store_health import breaker
+
+logger = logging.getLogger(__name__)
 
 PREFIX = "sa:"
 _EPOCH = datetime(1970, 1, 1)
@@ -101,14 +104,23 @@ FIELDS = ("uid", "epoch", "created", "seen", "amr", "auth", "ip", "ua")
 
 
 def _from_hash(values: List[Optional[str]]) -> Optional[SessionRecord]:
-    """Return the record of a session hash read as `FIELDS`, or None."""
+    """Return the record of a session hash read as `FIELDS`, or None.
+
+    None also for a hash whose numbers do not parse (changed by hand):
+    that session is refused, fails closed, and the user's other sessions
+    and logins go on (one warning is logged, without the key).
+    """
     uid, epoch, created, seen, amr, auth, ip, agent = values
     if uid is None:
         return None
-    return SessionRecord(uid, _moment(created), _moment(seen),
-                         int(epoch) if epoch else None,
-                         tuple(amr.split(",")) if amr else None,
-                         _moment(auth), ip or None, agent or None)
+    try:
+        return SessionRecord(uid, _moment(created), _moment(seen),
+                             int(epoch) if epoch else None,
+                             tuple(amr.split(",")) if amr else None,
+                             _moment(auth), ip or None, agent or None)
+    except (ValueError, TypeError, OverflowError, AttributeError):
+        logger.warning("an unreadable session hash was taken as no session")
+        return None
 
 
 def _ms(moment: Optional[datetime]) -> Optional[int]:
