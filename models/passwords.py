@@ -21,7 +21,7 @@ import hmac
 import re
 from typing import Optional
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 
 TIME_COST = 2
@@ -30,6 +30,12 @@ PARALLELISM = 1
 WRAPPED_PREFIX = "sha256+"
 MAX_PASSWORD_LENGTH = 1024
 """Longest password accepted, in characters: each argon2 input is CPU."""
+MAX_TIME_COST = 16
+MAX_MEMORY_COST_KIB = 1024 * 1024
+MAX_PARALLELISM = 16
+"""A stored argon2 hash above any of these costs is refused unverified: a
+hash changed by hand or imported from a hostile file (`t=4294967295`)
+would otherwise hold a worker's CPU for ever at each login."""
 
 HASHER = PasswordHasher(time_cost=TIME_COST, memory_cost=MEMORY_COST_KIB,
                         parallelism=PARALLELISM)
@@ -75,7 +81,9 @@ def verify_password(stored: str, password: str) -> bool:
 
     Every form compares in constant time (argon2's own check, and
     `hmac.compare_digest` for the legacy digest). A malformed `stored`
-    value gives False, never an exception.
+    value gives False, never an exception, and so does an argon2 hash
+    whose costs exceed `MAX_TIME_COST`, `MAX_MEMORY_COST_KIB` or
+    `MAX_PARALLELISM` (it is not run).
     """
     if is_legacy_hash(stored):
         return hmac.compare_digest(_sha256_hex(password), stored)
@@ -83,9 +91,22 @@ def verify_password(stored: str, password: str) -> bool:
         stored, password = stored[len(WRAPPED_PREFIX):], \
             _sha256_hex(password)
     try:
+        if not _costs_bounded(stored):
+            return False
         return HASHER.verify(stored, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def _costs_bounded(stored: str) -> bool:
+    """Return True if the argon2 hash `stored` stays within the ceilings.
+
+    Raises `InvalidHashError` for a value that is not an argon2 hash.
+    """
+    params = extract_parameters(stored)
+    return (params.time_cost <= MAX_TIME_COST
+            and params.memory_cost <= MAX_MEMORY_COST_KIB
+            and params.parallelism <= MAX_PARALLELISM)
 
 
 def needs_rehash(stored: str) -> bool:

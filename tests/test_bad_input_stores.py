@@ -161,3 +161,23 @@ def test_a_session_hash_changed_by_hand_is_no_session(
         403, {"error": "Forbidden"})
     assert other.get("/api/v1/users/me").status_code == 200
     assert login(app.test_client()).status_code == 200
+
+
+@pytest.mark.parametrize("cost", ["t=4294967295,", "m=4294967295,",
+                                  "p=255$"], ids=["time", "memory", "lanes"])
+def test_a_stored_hash_of_absurd_cost_is_refused_unrun(make_app, cost):
+    """A hash changed by hand or imported from a hostile file, whose
+    argon2 costs would hold a worker for ever, is a wrong password: the
+    login answers 401 `wrong password` and the model says False."""
+    app = make_app("session_auth")
+    user = create_user()
+    field = cost.split("=")[0] + "="
+    stored = user._password
+    start = stored.index(field)
+    end = stored.index("," if not cost.endswith("$") else "$", start)
+    user._password = stored[:start] + cost.rstrip(",$") + stored[end:]
+    user.save()
+    assert not User.get(user.id).is_valid_password("H0lberton!")
+    answer = login(app.test_client())
+    assert (answer.status_code, answer.get_json()) == (
+        401, {"error": "wrong password"})
