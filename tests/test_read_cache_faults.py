@@ -15,9 +15,7 @@ from sqlalchemy.engine import make_url
 from conftest import create_user, login
 from models import base
 from models.row_cache import SYNC_TIMEOUT_SECONDS
-
-ME = "/api/v1/users/me"
-FORBIDDEN = (403, {"error": "Forbidden"})
+from test_read_cache_sync import answer, logged_in
 
 
 class Proxy:
@@ -82,12 +80,6 @@ class Proxy:
                 pass
 
 
-def answer(client, path: str = ME):
-    """Return (status, JSON body) of a GET of `path`."""
-    response = client.get(path)
-    return response.status_code, response.get_json()
-
-
 def run_within(seconds: float, work) -> Optional[object]:
     """Run `work()` in a thread; return its result, or fail after `seconds`.
     """
@@ -140,12 +132,7 @@ def test_an_idle_process_does_not_hold_back_the_notify_queue(make_app,
     no longer be trimmed; when it is full, every write to `users`,
     `user_sessions` or `authenticators` fails at COMMIT."""
     import psycopg
-    app = make_app("session_db_auth", session_duration=3600)
-    cache = base.get_store().row_cache
-    create_user()
-    client = app.test_client()
-    assert login(client).status_code == 200
-    assert answer(client)[0] == 200
+    app, cache, client = logged_in(make_app)
     pid = cache._listener.info.backend_pid
     with psycopg.connect(database, autocommit=True) as other:
         other.execute("INSERT INTO users (id) SELECT 'bulk-' || g "

@@ -38,6 +38,17 @@ def answer(client, **kwargs):
     return response.status_code, response.get_json()
 
 
+def logged_in(make_app):
+    """Return (app, its row cache, a client logged in and seen once)."""
+    app = make_app("session_db_auth", session_duration=3600)
+    cache = base.get_store().row_cache
+    create_user()
+    client = app.test_client()
+    assert login(client).status_code == 200
+    assert answer(client)[0] == 200
+    return app, cache, client
+
+
 def test_a_sync_no_lookup_read_leaves_the_listener_ready(make_app,
                                                          database):
     """A cookie on a public path sends a sync that nothing reads."""
@@ -63,12 +74,7 @@ def test_only_requests_with_credentials_send_a_sync(
 
     """`/status` without a cookie or Basic header costs the cache nothing.
     """
-    app = make_app("session_db_auth", session_duration=3600)
-    cache = base.get_store().row_cache
-    create_user()
-    client = app.test_client()
-    assert login(client).status_code == 200
-    assert answer(client)[0] == 200
+    app, cache, client = logged_in(make_app)
     started = []
     real = cache.start_sync
     monkeypatch.setattr(cache, "start_sync",
