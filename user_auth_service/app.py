@@ -17,6 +17,7 @@ from flask import Flask, Response, abort, jsonify, redirect, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from auth import MAX_PASSWORD_BYTES, Auth
+from user import User
 from cross_site import UNSAFE_METHODS, is_cross_site
 from settings import Settings
 from throttle import CountersUnavailable
@@ -81,9 +82,28 @@ def counters_unavailable(
     return jsonify({"message": "service unavailable"}), 503
 
 
+MAX_EMAIL_LENGTH = User.__table__.c.email.type.length
+"""The longest email `users.email` holds (250 characters)."""
+
+
 def _too_long(password: str) -> bool:
     """Return True if `password` exceeds bcrypt's 72 bytes in UTF-8."""
     return len(password.encode("utf-8")) > MAX_PASSWORD_BYTES
+
+
+def _email_problem(email: str) -> Optional[str]:
+    """Return the 400 message for an email no database can store, or None.
+
+    Over the 250 characters of `users.email` (task 0's `String(250)`,
+    which PostgreSQL enforces and SQLite does not), or holding NUL (which
+    PostgreSQL's text cannot hold): refused the same way on every
+    database, and never reported as a duplicate (the lesson of A21).
+    """
+    if len(email) > MAX_EMAIL_LENGTH:
+        return "email too long"
+    if "\x00" in email:
+        return "invalid email"
+    return None
 
 
 @app.route("/", methods=["GET"])
@@ -97,7 +117,8 @@ def users() -> Tuple[Response, int]:
     """POST /users: register form fields `email` and `password`.
 
     Returns 200 `user created`, or 400 with `email and password required`,
-    `password too long` or `email already registered`, in this order;
+    `password too long`, `email too long` (over 250 characters), `invalid
+    email` (NUL) or `email already registered`, in this order;
     429 `{"message": "too many requests"}` with `Retry-After` (seconds)
     past 10 registrations a minute from one address, counted before the
     duplicate check and bcrypt.
@@ -108,6 +129,9 @@ def users() -> Tuple[Response, int]:
         return jsonify({"message": "email and password required"}), 400
     if _too_long(password):
         return jsonify({"message": "password too long"}), 400
+    problem = _email_problem(email)
+    if problem is not None:
+        return jsonify({"message": problem}), 400
     retry_after = AUTH.acquire_registration(request.remote_addr)
     if retry_after:
         return _too_many(retry_after), 429
@@ -139,7 +163,10 @@ def login() -> Response:
         return _too_many(outcome.retry_after)
     if not outcome.valid:
         abort(401)
-    session_id = AUTH.create_session(email)
+    session_id = AUTH.create_session(email, getattr(outcome, "checked",
+                                                    None))
+    if session_id is None:
+        abort(401)
     response = jsonify({"email": email, "message": "logged in"})
     # With a session lifetime the browser drops the cookie when the
     # server stops honouring it; without one it is a browser session.

@@ -3,7 +3,7 @@
 import threading
 import time
 import uuid
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import bcrypt
 from sqlalchemy.orm.exc import NoResultFound
@@ -45,6 +45,18 @@ class LoginOutcome(NamedTuple):
 
     valid: bool
     retry_after: Optional[int] = None
+
+
+class CheckedLogin(LoginOutcome):
+    """A checked `LoginOutcome` that also holds `checked`: the stored hash
+    the password matched (None unless `valid`), for `create_session` to
+    insist on. Equal to the plain outcome, whose two fields it keeps."""
+
+    def __new__(cls, valid: bool, checked: Any) -> "CheckedLogin":
+        """Return the outcome `(valid, None)` remembering `checked`."""
+        outcome = super().__new__(cls, valid, None)
+        outcome.checked = checked
+        return outcome
 
 
 class Auth:
@@ -107,22 +119,30 @@ class Auth:
         non-string argument; never raises. An unknown email still costs
         one bcrypt check, so timing does not tell which emails exist.
         """
+        return self._matched_hash(email, password) is not None
+
+    def _matched_hash(self, email: object, password: object) -> Any:
+        """Return the stored hash `password` matches, as stored, or None.
+
+        The work of `valid_login`; the hash lets a session be written only
+        while it is still the user's (`create_session`).
+        """
         if not isinstance(email, str) or not isinstance(password, str):
-            return False
+            return None
         try:
-            hashed = self._db.find_user_by(email=email).hashed_password
+            stored = self._db.find_user_by(email=email).hashed_password
         except NoResultFound:
-            hashed = None
-        if isinstance(hashed, str):
-            hashed = hashed.encode("utf-8")
+            stored = None
+        hashed = stored.encode("utf-8") if isinstance(stored, str) \
+            else stored
         if hashed is None and self._dummy_hash is None:
             self._dummy_hash = _hash_password("dummy password for timing")
         try:
             matches = bcrypt.checkpw(password.encode("utf-8"),
                                      hashed or self._dummy_hash)
         except ValueError:
-            return False
-        return bool(matches) and hashed is not None
+            return None
+        return stored if matches and hashed is not None else None
 
     def throttled_login(self, email: str, password: str,
                         address: Optional[str]) -> LoginOutcome:
@@ -141,24 +161,32 @@ class Auth:
         counted = self._throttle.login(email, address, exists)
         if counted.retry_after:
             return LoginOutcome(False, counted.retry_after)
-        valid = self.valid_login(email, password)
-        if valid:
+        checked = self._matched_hash(email, password)
+        if checked is not None:
             self._throttle.refund(counted)
-        return LoginOutcome(valid, None)
+        return CheckedLogin(checked is not None, checked)
 
-    def create_session(self, email: str) -> str:
+    def create_session(self, email: str, checked: Any = None) -> str:
         """Give user `email` a new session id and return it.
 
         The new id replaces the previous one (one session per user); its
         issue time is kept for `UAS_SESSION_SECONDS`. Returns None when no
-        user has this email.
+        user has this email. With `checked` (`LoginOutcome.checked`, the
+        hash the login's password matched) the id is written only if that
+        hash is still the user's, by one conditional update: a login whose
+        bcrypt check overlapped a password reset gets None, not a session
+        the reset should have ended.
         """
         user = self._user_by(email=email)
         if user is None:
             return None
         session_id = _generate_uuid()
         self._db.note_issued(user.id, "session_id", _now())
-        self._db.update_user(user.id, session_id=session_id)
+        if checked is None:
+            self._db.update_user(user.id, session_id=session_id)
+        elif not self._db.update_user_if(user.id, {"hashed_password": checked},
+                                         session_id=session_id):
+            return None
         return session_id
 
     def get_user_from_session_id(self, session_id: str) -> Optional[User]:

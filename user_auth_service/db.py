@@ -6,6 +6,7 @@ By default the SQLite file `a.db` in the working directory, wiped by every
 SQLAlchemy URL instead (`UAS_DATABASE_URL`): SQLite by absolute path, or
 PostgreSQL through the pinned psycopg 3 driver.
 """
+import logging
 import os
 import threading
 from typing import Any, Dict, Optional
@@ -15,8 +16,8 @@ from sqlalchemy import (Column, Float, Integer, String, Table, create_engine,
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import (ArgumentError, InvalidRequestError,
-                            SQLAlchemyError)
+from sqlalchemy.exc import (ArgumentError, IntegrityError,
+                            InvalidRequestError, SQLAlchemyError)
 from sqlalchemy.ext.declarative import declarative_base  # noqa: F401
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.orm.exc import NoResultFound
@@ -25,6 +26,8 @@ from sqlalchemy.orm.session import Session
 from user import Base, User
 
 DB_FILE = "a.db"
+EMAIL_INDEX = "uas_users_email_unique"
+"""The unique index a kept database gets on `users.email`."""
 DB_FILE_MODE = 0o600
 SECRET_COLUMNS = ("session_id", "reset_token")
 # When each session id and reset token was issued (Unix seconds, UTC),
@@ -81,6 +84,10 @@ def engine_url(database_url: str) -> str:
     return database_url
 
 
+class DuplicateEmail(ValueError):
+    """The database refused a second user with the same email."""
+
+
 def _open_kept(database_url: str) -> Engine:
     """Return an engine on `database_url` with its tables ready.
 
@@ -90,7 +97,9 @@ def _open_kept(database_url: str) -> Engine:
     the SQLAlchemy error when the database cannot be reached.
     """
     url = make_url(engine_url(database_url))
-    options: Dict[str, Any] = {"echo": False}
+    # Statement parameters hold bcrypt hashes and reset tokens: keep them
+    # out of exception texts, which end up in logs.
+    options: Dict[str, Any] = {"echo": False, "hide_parameters": True}
     if url.get_backend_name() == "sqlite":
         _make_private(url.database)
     else:
@@ -109,7 +118,30 @@ def _open_kept(database_url: str) -> Engine:
         engine.dispose()
         raise ValueError("UAS_DATABASE_URL: its users table has other "
                          "columns; give the service a database of its own")
+    _unique_emails(engine)
     return engine
+
+
+def _unique_emails(engine: Engine) -> None:
+    """Give a kept `users` table a unique index on `email`, if it can.
+
+    Several processes may share a kept database, and the check-then-insert
+    of `register_user` only excludes the threads of one process; the
+    index makes the database refuse the second row. Task 0's model keeps
+    `unique` off (its columns are printed), so the index lives beside it.
+    A table that already holds a duplicate keeps working without it (a
+    warning says so).
+    """
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} (email)".format(
+                    EMAIL_INDEX, User.__tablename__))
+    except SQLAlchemyError as exc:
+        logging.getLogger(__name__).warning(
+            "users.email is not unique in UAS_DATABASE_URL (%s); duplicate "
+            "registrations from several processes are not refused",
+            type(exc).__name__)
 
 
 class DB:
@@ -134,7 +166,8 @@ class DB:
         """
         if url is None:
             _make_private(DB_FILE)
-            self._engine = create_engine("sqlite:///" + DB_FILE, echo=False)
+            self._engine = create_engine("sqlite:///" + DB_FILE, echo=False,
+                                         hide_parameters=True)
             Base.metadata.drop_all(self._engine)
             Base.metadata.create_all(self._engine)
         else:
@@ -159,8 +192,10 @@ class DB:
 
         `hashed_password` may be bytes (bcrypt's output); on PostgreSQL it
         is stored as text. Raises `ValueError` for an email with NUL on
-        PostgreSQL, and the SQLAlchemy error of a failed commit (after a
-        rollback).
+        PostgreSQL, `DuplicateEmail` (a `ValueError`) when a kept
+        database's unique index refuses the email (another process
+        registered it meanwhile), and the SQLAlchemy error of a failed
+        commit (after a rollback).
         """
         if self._text_only and "\x00" in (email or ""):
             raise ValueError("an email cannot hold NUL characters")
@@ -168,7 +203,11 @@ class DB:
         with self._lock:
             user = User(email=email, **values)
             self._session.add(user)
-            self._commit()
+            try:
+                self._commit()
+            except IntegrityError as exc:
+                raise DuplicateEmail(
+                    "User {} already exists".format(email)) from exc
             return user
 
     def find_user_by(self, **kwargs) -> User:
@@ -209,6 +248,33 @@ class DB:
             for key, value in self._storable(kwargs).items():
                 setattr(user, key, value)
             self._commit()
+
+    def update_user_if(self, user_id: int, expected: Dict[str, Any],
+                       **kwargs) -> bool:
+        """Set the given columns of user `user_id` if `expected` still holds.
+
+        One conditional `UPDATE users SET ... WHERE id = :user_id AND
+        <column> = <value>...` for the columns of `expected` (values as
+        stored), so a change committed meanwhile by any process makes it
+        match nothing. Returns True if the row was updated. Raises
+        `ValueError` for a name that is not a column, before anything
+        changes.
+        """
+        _check_columns(kwargs)
+        _check_columns(expected)
+        values = self._storable(kwargs)
+        with self._lock:
+            try:
+                matched = self._session.query(User).filter(
+                    User.id == user_id, *[
+                        getattr(User, column) == value
+                        for column, value in expected.items()]
+                ).update(values, synchronize_session="evaluate")
+            except SQLAlchemyError:
+                self._session.rollback()
+                raise
+            self._commit()
+            return matched == 1
 
     def note_issued(self, user_id: int, column: str,
                     issued_at: float) -> None:

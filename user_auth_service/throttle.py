@@ -84,8 +84,11 @@ class Throttle:
         try:
             storage = storage_from_string(storage_uri, **options)
         except ConfigurationError as exc:
-            raise ValueError("RATELIMIT_STORAGE_URI {!r}: {}".format(
-                storage_uri, exc)) from exc
+            # Only the scheme: the URI may carry a password.
+            raise ValueError(
+                "RATELIMIT_STORAGE_URI (scheme {!r}) is not usable: {}".format(
+                    storage_uri.partition(":")[0],
+                    str(exc).replace(storage_uri, "<the URI>"))) from exc
         self._limiter = FixedWindowRateLimiter(storage)
         self._per_email_address = parse(per_email_address)
         self._per_address = parse(per_address)
