@@ -263,13 +263,20 @@ def _config_problem(exc: BaseException) -> bool:
     """Return True if `exc` says the database refuses the configuration.
 
     psycopg gives no SQLSTATE to some errors raised while connecting, so
-    the message (`database "x" does not exist`) is read too.
+    the message (`database "x" does not exist`, `role "x" does not
+    exist`, `no pg_hba.conf entry`) is read too.
     """
     if _sqlstate(exc) in _CONFIG_STATES:
         return True
     text = str(getattr(exc, "orig", exc))
     return ("database" in text and "does not exist" in text) or \
-        "password authentication failed" in text
+        "password authentication failed" in text or _user_refused(text)
+
+
+def _user_refused(text: str) -> bool:
+    """Return True if a connection error's `text` refuses the user."""
+    return ("role" in text and "does not exist" in text) or \
+        "no pg_hba.conf entry" in text
 
 
 def _config_fix(exc: BaseException) -> str:
@@ -277,7 +284,10 @@ def _config_fix(exc: BaseException) -> str:
     state = _sqlstate(exc)
     if state in _CONFIG_STATES:
         return _CONFIG_STATES[state]
-    if "password" in str(getattr(exc, "orig", exc)):
+    text = str(getattr(exc, "orig", exc))
+    if _user_refused(text):
+        return _CONFIG_STATES["28000"]
+    if "password" in text:
         return _CONFIG_STATES["28P01"]
     return _CONFIG_STATES["3D000"]
 

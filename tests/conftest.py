@@ -23,10 +23,10 @@ from hypothesis import settings as hypothesis_settings
 
 from api.v1.app import create_app
 from api.v1.auth.session_auth import SessionAuth
-from api.v1.config import Settings
+from api.v1.config import AUTH_EXTENSION, Settings
 from models import base, clock
 from models.store import JsonFileStore
-from models.user import User
+from models.user import User, credentials_changed
 
 REPO = Path(__file__).resolve().parent.parent
 SESSION_TYPES = ["session_auth", "session_exp_auth", "session_db_auth"]
@@ -294,13 +294,23 @@ def make_app(request):
     """
     database_url = (request.getfixturevalue("database")
                     if "database" in request.fixturenames else None)
+    built = []
 
     def build(auth_type: Optional[str] = None, **values):
         values.setdefault("database_url", database_url)
         app = create_app(Settings(auth_type=auth_type, **values))
         app.config["TESTING"] = False
+        built.append(app)
         return app
-    return build
+    yield build
+    # An app of this test must not hear a later test's password change:
+    # its auth may point at a store that test stopped (a private Redis),
+    # and lives until the garbage collector breaks its cycles.
+    for app in built:
+        auth = app.extensions.get(AUTH_EXTENSION)
+        receiver = getattr(auth, "_on_credentials_changed", None)
+        if receiver is not None:
+            credentials_changed.disconnect(receiver)
 
 
 def create_user(email: str = "bob@hbtn.io", password: str = "H0lberton!",

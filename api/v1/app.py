@@ -6,6 +6,7 @@
 """
 import importlib
 import logging
+import re
 import sys
 from typing import Callable, List, Optional, Tuple, TypeVar
 
@@ -162,11 +163,21 @@ def _configured(variable: str, build: Callable[[], T]) -> T:
     try:
         return build()
     except (ValueError, ConfigurationError) as exc:
-        text = str(exc)
+        text = _without_passwords(str(exc))
         if not text.startswith(variable):
             text = "{}: {}".format(variable, text)
         raise StoreConfigError(
             "{}; fix the URL (see the README)".format(text)) from exc
+
+
+def _without_passwords(text: str) -> str:
+    """Return `text` with the password of every URL in it masked.
+
+    `scheme://user:secret@host` becomes `scheme://user:***@host`: error
+    texts of libraries quote the URL they refused, and no log line may
+    hold a password (account-security §6.3).
+    """
+    return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
 
 
 def create_app(settings: Optional[Settings] = None) -> Flask:

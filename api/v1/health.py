@@ -70,7 +70,8 @@ class HealthChecks:
         client = getattr(flows, "client", None)
         if settings.session_store_url and client is not None:
             call = flows._call
-            checks["sessions"] = lambda: bool(call(client.ping))
+            checks["sessions"] = lambda: bool(call(
+                lambda: _accepts_writes(client)))
         if limits is not None and limits.shared:
             checks["limits"] = limits.check
         return cls(checks)
@@ -120,3 +121,17 @@ class HealthChecks:
             return bool(check())
         except Exception:  # a check must answer, whatever the driver does
             return False
+
+
+def _accepts_writes(client: Any) -> bool:
+    """Return True if the Redis behind `client` is a master.
+
+    A `PING` is answered by a replica too, which refuses every write
+    (`READONLY`, §8.1): after a failover that left this process on the
+    old master, logins answer 503 while a `PING` would say ready. `ROLE`
+    tells them apart in one round trip, without writing.
+    """
+    role = client.execute_command("ROLE")[0]
+    if isinstance(role, bytes):
+        role = role.decode("ascii", "replace")
+    return role == "master"

@@ -257,8 +257,8 @@ def authentication_options(flows: Any, settings: Settings,
 
 
 def authenticate(flows: Any, settings: Settings, req: Request,
-                 credential: object,
-                 require_handle: bool = False) -> Tuple[User, Passkey]:
+                 credential: object, require_handle: bool = False,
+                 log_failures: bool = True) -> Tuple[User, Passkey]:
     """Verify an assertion; return its user and passkey, counter moved on.
 
     `credential` is an authentication response in the WebAuthn JSON form
@@ -271,7 +271,9 @@ def authenticate(flows: Any, settings: Settings, req: Request,
     or a signature counter that did not go forward (WebAuthn L2 §7.2
     step 21, when either count is non-zero). `require_handle` True (a
     login, where the options named no user) also refuses an assertion
-    without a user handle (§7.2 step 6).
+    without a user handle (§7.2 step 6). `log_failures` False leaves the
+    `login_failed` event of a refusal to the caller (a second step, which
+    logs its own).
     """
     if not isinstance(credential, dict):
         raise PasskeyRefused("credential missing")
@@ -287,7 +289,7 @@ def authenticate(flows: Any, settings: Settings, req: Request,
     handle = parsed.response.user_handle
     if (handle is None and require_handle) or (
             handle is not None and handle != _user_handle(user)):
-        _failed(user, "user handle")
+        _failed(user, "user handle", log_failures)
     rp_id, origins = relying_party(settings, req)
     try:
         verified = verify_authentication_response(
@@ -297,21 +299,22 @@ def authenticate(flows: Any, settings: Settings, req: Request,
             credential_current_sign_count=passkey.sign_count or 0,
             require_user_verification=True)
     except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
-        _failed(user, _reason(exc))
+        _failed(user, _reason(exc), log_failures)
     passkey.sign_count = verified.new_sign_count
     passkey.last_used_at = clock.utcnow()
     try:
         passkey.save()
     except RecordConflictError:
-        _failed(user, "concurrent use")
+        _failed(user, "concurrent use", log_failures)
     return user, passkey
 
 
-def _failed(user: User, reason: str) -> None:
-    """Log a refused assertion of `user`'s passkey; raise `PasskeyRefused`.
-    """
-    log_event("login_failed", user=user.id, reason="passkey",
-              detail=reason.replace(" ", "_"))
+def _failed(user: User, reason: str, log: bool = True) -> None:
+    """Log (if `log`) a refused assertion of `user`'s passkey; raise
+    `PasskeyRefused`."""
+    if log:
+        log_event("login_failed", user=user.id, reason="passkey",
+                  detail=reason.replace(" ", "_"))
     raise PasskeyRefused(reason)
 
 
@@ -346,7 +349,8 @@ def verify_second_step(user: User, credential: object,
         except orjson.JSONDecodeError:
             return False
     try:
-        owner, _ = authenticate(flows, settings, req, credential)
+        owner, _ = authenticate(flows, settings, req, credential,
+                                log_failures=False)
     except PasskeyRefused:
         return False
     return owner.id == user.id

@@ -12,7 +12,9 @@ from models.store import (DuplicateRecordError, Insert, JsonFileStore,
                           RecordStore, read_json_records, write_atomically)
 from models.user import User
 
-KINDS = ("User", "UserSession", "Authenticator", "Passkey")
+KINDS = ("User", "UserSession", "Authenticator", "Passkey", "AuthEvent")
+"""The record kinds `import-json` and `export-json` move, in this order
+(security events too: §6.4 keeps them in the record store)."""
 IMPORT_BATCH = 1000
 
 

@@ -16,16 +16,19 @@ INVALID_LIMIT = {"error": "invalid limit"}
 def parse_limit(value: Optional[str]) -> Optional[int]:
     """Return the `limit` of the query: default 50, at most 200.
 
-    Returns None when `value` is not a positive integer written in at
-    most 9 ASCII digits (no sign, no space), which the route answers
-    with 400.
+    Returns None when `value` is not a positive integer written in ASCII
+    digits (no sign, no space), which the route answers with 400. Any
+    number over 200 gives 200 (§6.4), however many digits it has: only
+    its significant digits are counted, never converted past that.
     """
     if value is None:
         return DEFAULT_LIMIT
-    if not value.isascii() or not value.isdigit() or len(value) > 9:
+    if not value.isascii() or not value.isdigit():
         return None
-    number = int(value)
-    return min(number, MAX_LIMIT) if number > 0 else None
+    digits = value.lstrip("0")
+    if not digits:
+        return None
+    return MAX_LIMIT if len(digits) > 3 else min(int(digits), MAX_LIMIT)
 
 
 @app_views.route('/auth_session/events', methods=['GET'],
