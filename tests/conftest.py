@@ -159,25 +159,36 @@ def frozen_clock(monkeypatch) -> Clock:
     return fake
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """Create a PostgreSQL database for this test run; drop it after."""
+@contextmanager
+def scratch_database(prefix: str) -> Iterator[str]:
+    """Create a PostgreSQL database `<prefix>_<pid>_<hex>`; drop it after.
+
+    Yields its URL; skips the test when PostgreSQL cannot be reached.
+    """
     import psycopg
     try:
         admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True,
                                 connect_timeout=3)
     except psycopg.OperationalError:
         skip_service("postgresql", POSTGRES_ADMIN_URL)
-    name = "session_api_test_{}_{}".format(os.getpid(), secrets.token_hex(3))
+    name = "{}_{}_{}".format(prefix, os.getpid(), secrets.token_hex(3))
     admin.execute("CREATE DATABASE {}".format(name))
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
     try:
-        yield url
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
     finally:
-        for store in list(_postgres_stores):
-            store.close()
         admin.execute("DROP DATABASE {} WITH (FORCE)".format(name))
         admin.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """Create a PostgreSQL database for this test run; drop it after."""
+    with scratch_database("session_api_test") as url:
+        try:
+            yield url
+        finally:
+            for store in list(_postgres_stores):
+                store.close()
 
 
 _postgres_stores: list = []

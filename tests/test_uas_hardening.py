@@ -11,15 +11,13 @@
   (401): under `ACCOUNT_POLICY=strict` the reset must end every session.
 * A mistyped `RATELIMIT_STORAGE_URI` is reported without its password.
 """
-import os
-import secrets
 import sqlite3
 import threading
 
 import bcrypt
 import pytest
 
-from conftest import POSTGRES_ADMIN_URL, skip_service
+from conftest import scratch_database
 from uas import service_module
 
 pytestmark = pytest.mark.quick_hashing
@@ -67,20 +65,10 @@ def test_db_errors_keep_secrets_out_of_logs(service, monkeypatch, workdir,
 
 
 @pytest.fixture
-def postgres_url():
-    import psycopg
-    try:
-        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True,
-                                connect_timeout=3)
-    except psycopg.OperationalError:
-        skip_service("postgresql", POSTGRES_ADMIN_URL)
-    name = "uas_review_{}_{}".format(os.getpid(), secrets.token_hex(3))
-    admin.execute("CREATE DATABASE {}".format(name))
-    try:
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        admin.execute("DROP DATABASE {} WITH (FORCE)".format(name))
-        admin.close()
+def uas_database():
+    """Yield the URL of a PostgreSQL database of this test's own."""
+    with scratch_database("uas_hardening") as url:
+        yield url
 
 
 @pytest.mark.parametrize("kept", ["postgresql", "sqlite"])
@@ -91,7 +79,7 @@ def test_an_email_no_database_can_store_is_400(
         service, monkeypatch, request, workdir, kept, email, message):
     """The same 400 on PostgreSQL (which refuses both) and SQLite (which
     takes both); 250 characters still register."""
-    url = request.getfixturevalue("postgres_url") if kept == "postgresql" \
+    url = request.getfixturevalue("uas_database") if kept == "postgresql" \
         else "sqlite:///" + str(workdir / "kept.db")
     use_auth(service, monkeypatch, database_url=url)
     monkeypatch.setitem(service.app.config, "PROPAGATE_EXCEPTIONS", False)

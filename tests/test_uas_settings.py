@@ -5,7 +5,6 @@ Lifetimes are tested twice: in-process with a moved clock, and against a
 real `python3 app.py` with a lifetime of a few seconds, polled.
 """
 import os
-import secrets
 import sqlite3
 import subprocess
 import sys
@@ -14,8 +13,7 @@ import time
 import pytest
 import requests
 
-from conftest import POSTGRES_ADMIN_URL, free_port, live_server, \
-    server_env, skip_service
+from conftest import free_port, live_server, scratch_database, server_env
 from uas import SERVICE, service_module
 
 PASSWORD = "mySuperPwd"
@@ -171,20 +169,8 @@ def uas_postgres():
     Yields a function that empties it (drops the service's tables), so
     each test starts with no table at all.
     """
-    import psycopg
-    try:
-        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True,
-                                connect_timeout=3)
-    except psycopg.OperationalError:
-        skip_service("postgresql", POSTGRES_ADMIN_URL)
-    name = "uas_test_{}_{}".format(os.getpid(), secrets.token_hex(3))
-    admin.execute("CREATE DATABASE {}".format(name))
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    try:
+    with scratch_database("uas_test") as url:
         yield url
-    finally:
-        admin.execute("DROP DATABASE {} WITH (FORCE)".format(name))
-        admin.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

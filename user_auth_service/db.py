@@ -336,17 +336,8 @@ class DB:
         # None would compile to IS NULL and match every token-less user.
         if not isinstance(reset_token, str) or not reset_token:
             return False
-        values = dict(self._storable(kwargs), reset_token=None)
-        with self._lock:
-            try:
-                matched = self._session.query(User).filter(
-                    User.id == user_id, User.reset_token == reset_token
-                ).update(values, synchronize_session="evaluate")
-            except SQLAlchemyError:
-                self._session.rollback()
-                raise
-            self._commit()
-            return matched == 1
+        return self.update_user_if(user_id, {"reset_token": reset_token},
+                                   **dict(kwargs, reset_token=None))
 
     def _commit(self) -> None:
         """Commit the session, rolling back if the commit fails."""
