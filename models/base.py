@@ -290,11 +290,10 @@ class Base():
     def _record_problem(cls, record: Record) -> Optional[str]:
         """Return why `record` cannot be an object of this class, or None.
 
-        Timestamps are checked by the constructor; here, the id must be a
-        str. Subclasses add the fields they rely on.
+        Timestamps are checked by the constructor and ids by the stores (a
+        JSON record's id must be its key; a column's is text); subclasses
+        check the other fields they rely on. None here.
         """
-        if not isinstance(record.get("id"), str):
-            return "its id is not a string"
         return None
 
     @classmethod

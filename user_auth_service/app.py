@@ -17,10 +17,10 @@ from flask import Flask, Response, abort, jsonify, redirect, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from auth import MAX_PASSWORD_BYTES, Auth
-from user import User
 from cross_site import UNSAFE_METHODS, is_cross_site
 from settings import Settings
 from throttle import CountersUnavailable
+from user import User
 
 SESSION_COOKIE = "session_id"
 # One set of attributes for setting and clearing the cookie: a browser

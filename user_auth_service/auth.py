@@ -171,7 +171,7 @@ class Auth:
 
         The new id replaces the previous one (one session per user); its
         issue time is kept for `UAS_SESSION_SECONDS`. Returns None when no
-        user has this email. With `checked` (`LoginOutcome.checked`, the
+        user has this email. With `checked` (`CheckedLogin.checked`, the
         hash the login's password matched) the id is written only if that
         hash is still the user's, by one conditional update: a login whose
         bcrypt check overlapped a password reset gets None, not a session

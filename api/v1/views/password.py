@@ -70,14 +70,12 @@ def change_own_password() -> Tuple[str, int]:
         return jsonify({"error": refused.message}), 400
     except PasswordCheckUnavailable:
         return jsonify(CHECK_UNAVAILABLE), 503
-    if isinstance(auth, SessionAuth):
-        if carried is None:
-            return start_session(auth, user, ["pwd"], body={},
-                                 event=None), 200
-        return start_session(auth, user, list(carried.methods), body={},
-                             event=None,
-                             auth_time=carried.authenticated_at or EPOCH), 200
-    return jsonify({}), 200
+    if not isinstance(auth, SessionAuth):
+        return jsonify({}), 200
+    amr, auth_time = (["pwd"], None) if carried is None else (
+        list(carried.methods), carried.authenticated_at or EPOCH)
+    return start_session(auth, user, amr, body={}, event=None,
+                         auth_time=auth_time), 200
 
 
 def _session_kept(auth: object, user: object) -> Optional[SessionRecord]:
